@@ -1,0 +1,328 @@
+"""The audit: check every vantage's health, measure each listed URL once at control and then at every
+healthy provider, judge, store each judgement as it completes, score, write the ministry CSVs.
+
+Progress goes to an observer (only the CLI knows about terminals). Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import secrets
+import ssl
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from auditor.config import Config, ResolverAddress, VantageConfig
+from auditor.fingerprints import FingerprintSet
+from auditor.lists import ListSet, read_lists
+from auditor.measure import Vantage, measure_url
+from auditor.models import (
+    Judgement,
+    ListEntry,
+    MeasurementRecord,
+    ProviderHealth,
+    ProviderScore,
+    RunInfo,
+    Verdict,
+)
+from auditor.observations import UrlObservation
+from auditor.report.csvformat import write_run_csvs
+from auditor.scoring import score_run
+from auditor.store import Store
+from auditor.verdict import inconclusive, judge
+from probes import base, dns
+from probes.dialers import make_dialer
+
+CONTROL_ID = "control"
+
+
+class AuditObserver(Protocol):
+    def run_started(self, run: RunInfo, entries: int, providers: Sequence[str]) -> None: ...
+    def provider_checked(self, health: ProviderHealth) -> None: ...
+    def measured(self, record: MeasurementRecord) -> None: ...
+    def run_finished(self, run: RunInfo, scores: Sequence[ProviderScore]) -> None: ...
+
+
+class NullObserver:
+    def run_started(self, run: RunInfo, entries: int, providers: Sequence[str]) -> None:
+        pass
+
+    def provider_checked(self, health: ProviderHealth) -> None:
+        pass
+
+    def measured(self, record: MeasurementRecord) -> None:
+        pass
+
+    def run_finished(self, run: RunInfo, scores: Sequence[ProviderScore]) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    run: RunInfo
+    health: tuple[ProviderHealth, ...]
+    scores: tuple[ProviderScore, ...]
+    lists: ListSet
+    csv_paths: tuple[Path, ...] = ()
+
+    @property
+    def all_measured(self) -> bool:
+        return all(h.measured for h in self.health)
+
+
+@dataclass
+class Toolkit:
+    """What a run builds once and shares: the TLS context, fingerprints, vantages."""
+
+    config: Config
+    ssl_context: ssl.SSLContext
+    fingerprints: FingerprintSet
+    control: Vantage
+    providers: dict[str, Vantage] = field(default_factory=dict)
+    provider_fingerprints: dict[str, FingerprintSet] = field(default_factory=dict)
+
+    def dns_fingerprint(self, vantage_id: str) -> Callable[[str], str | None]:
+        fps = self.provider_fingerprints.get(vantage_id, self.fingerprints)
+
+        def lookup(ip: str) -> str | None:
+            fp = fps.match_dns_ip(ip)
+            return fp.id if fp else None
+
+        return lookup
+
+
+def make_ssl_context(config: Config) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if config.extra_ca_file:
+        ctx.load_verify_locations(cafile=str(config.extra_ca_file))
+    return ctx
+
+
+def page_matcher(fps: FingerprintSet):  # type: ignore[no-untyped-def]
+    def match(text: str, headers: Sequence[tuple[str, str]], location: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        ids = [f.id for f in fps.match_body(text)] + [f.id for f in fps.match_headers(headers)]
+        if location:
+            r = fps.match_redirect(location)
+            if r is not None:
+                ids.append(r.id)
+        false = [f.id for f in fps.false_positive_for_body(text)] + [
+            f.id for f in fps.false_positive_for_headers(headers)
+        ]
+        return tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(false))
+
+    return match
+
+
+def build_toolkit(config: Config, provider_ids: Iterable[str] = ()) -> Toolkit:
+    ssl_context = make_ssl_context(config)
+    fps = FingerprintSet.build(config.fingerprints)
+    timeouts = base.Timeouts(
+        dns=config.timeouts.dns, connect=config.timeouts.connect, tls=config.timeouts.tls, http=config.timeouts.http
+    )
+
+    def vantage(vid: str, vcfg: VantageConfig, resolvers: Sequence[ResolverAddress], f: FingerprintSet) -> Vantage:
+        dialer = make_dialer(vcfg.kind, vcfg.value, loopback_only=config.loopback_only)
+        probe = base.ProbeContext(dialer=dialer, timeouts=timeouts, ssl_context=ssl_context)
+        return Vantage(vid, probe, tuple((r.ip, r.port) for r in resolvers), matcher=page_matcher(f))
+
+    kit = Toolkit(config, ssl_context, fps, vantage(CONTROL_ID, config.control.vantage, config.control.resolvers, fps))
+    wanted = set(provider_ids)
+    for p in config.providers:
+        if wanted and p.id not in wanted:
+            continue
+        pf = fps.merged(FingerprintSet.build(p.fingerprints, builtin=False, id_prefix=f"provider.{p.id}"))
+        kit.provider_fingerprints[p.id] = pf
+        kit.providers[p.id] = vantage(p.id, p.vantage, p.resolvers, pf)
+    return kit
+
+
+def new_run_id(now: dt.datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def config_digest(config: Config) -> str:
+    return hashlib.sha256(repr(replace(config, source=None)).encode()).hexdigest()[:16]
+
+
+# --- health -------------------------------------------------------------------------------------------
+
+
+async def check_control(kit: Toolkit) -> tuple[bool, list[str], dict[str, UrlObservation]]:
+    """Control must reach every canary; without it there is no verdict for anyone."""
+    observations: dict[str, UrlObservation] = {}
+    checks: list[str] = []
+    ok = True
+    for url in kit.config.canaries:
+        obs = await measure_url(kit.control, url)
+        observations[url] = obs
+        final = obs.hops[-1]
+        if obs.vantage_failure or final.http is None or final.http.failure:
+            ok = False
+            checks.append(f"canary {url}: FAILED at control ({_first_failure(obs)})")
+        else:
+            checks.append(f"canary {url}: ok at control (HTTP {final.http.status})")
+    if not kit.config.canaries:
+        checks.append("no canaries configured: control reachability not verified")
+    return ok, checks, observations
+
+
+async def check_provider(
+    kit: Toolkit, pid: str, control_canaries: dict[str, UrlObservation], probe_name: str
+) -> tuple[bool, str, list[str]]:
+    """Vantage up, resolvers answering, canaries accessible. Returns (measured, reason, checks)."""
+    v = kit.providers[pid]
+    checks: list[str] = []
+    alive: list[tuple[str, int]] = []
+    for ip, port in v.resolvers:
+        obs = await dns.query(v.probe, ip, port, probe_name, "A")
+        if obs.failure == base.VANTAGE_UNAVAILABLE:
+            return False, f"vantage unreachable: {obs.error}", [f"vantage {v.label}: DOWN ({obs.error})"]
+        if obs.rcode and obs.rcode != "REFUSED":
+            alive.append((ip, port))
+            checks.append(f"resolver {obs.resolver}: answers ({obs.rcode}, {obs.elapsed_ms:.0f} ms)")
+        else:
+            checks.append(f"resolver {obs.resolver}: NOT ANSWERING ({obs.rcode or obs.failure}: {obs.error})")
+    if not alive:
+        return False, "no resolver of the provider answers from its vantage", checks
+    v.resolvers = tuple(alive)
+    for url, control_obs in control_canaries.items():
+        obs = await measure_url(v, url, control_obs)
+        j = judge(obs, control_obs, kit.dns_fingerprint(pid))
+        if obs.vantage_failure:
+            checks.append(f"vantage {v.label}: DOWN ({obs.vantage_failure})")
+            return False, f"vantage unreachable: {obs.vantage_failure}", checks
+        if j.verdict is not Verdict.ACCESSIBLE:
+            checks.append(f"canary {url}: FAILED ({j.verdict}: {j.evidence})")
+            return False, f"canary {url} not reachable: {j.evidence}", checks
+        checks.append(f"canary {url}: ok ({j.evidence})")
+    return True, "", checks
+
+
+def _first_failure(obs: UrlObservation) -> str:
+    if obs.vantage_failure:
+        return obs.vantage_failure
+    for hop in obs.hops:
+        if hop.dns is not None and not hop.dns.resolved:
+            return f"DNS {hop.dns.rcode or hop.dns.failure}"
+        for e in hop.endpoints:
+            if e.failure:
+                return f"{e.step} {e.failure}"
+        if hop.http is not None and hop.http.failure:
+            return f"HTTP {hop.http.failure}"
+    return "no response"
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+async def run_audit(
+    config: Config,
+    store: Store,
+    observer: AuditObserver | None = None,
+    *,
+    provider_ids: Sequence[str] = (),
+    out_dir: Path | None = None,
+    lists: ListSet | None = None,
+) -> AuditResult:
+    observer = observer or NullObserver()
+    lists = lists if lists is not None else read_lists(config.lists)
+    entries = lists.entries
+    kit = build_toolkit(config, provider_ids)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    run = RunInfo(new_run_id(started), started, config.province, config_digest=config_digest(config))
+    store.begin_run(run)
+    provider_cfgs = [p for p in config.providers if p.id in kit.providers]
+    observer.run_started(run, len(entries), [p.id for p in provider_cfgs])
+
+    control_ok, control_checks, canary_obs = await check_control(kit)
+    probe_name = _health_probe_name(config, entries)
+    health: dict[str, ProviderHealth] = {}
+
+    async def check(p) -> None:  # type: ignore[no-untyped-def]
+        if not control_ok:
+            measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
+        else:
+            measured, reason, checks = await check_provider(kit, p.id, canary_obs, probe_name)
+        h = ProviderHealth(run.run_id, p.id, p.name, p.asn, measured, reason, tuple(control_checks + checks))
+        health[p.id] = h
+
+    await asyncio.gather(*(check(p) for p in provider_cfgs))
+    for p in provider_cfgs:  # in config order
+        store.record_provider(health[p.id])
+        observer.provider_checked(health[p.id])
+    store.flush()
+
+    healthy = [p.id for p in provider_cfgs if health[p.id].measured]
+    unhealthy = [p.id for p in provider_cfgs if not health[p.id].measured]
+    limit = asyncio.Semaphore(config.concurrency)
+
+    async def one_url(entry: ListEntry) -> None:
+        control_obs: UrlObservation | None = None
+        if healthy:
+            async with limit:
+                control_obs = await measure_url(kit.control, entry.url)
+            store.record_control(run.run_id, entry.url, control_obs.to_dict())
+
+        async def at(pid: str) -> None:
+            assert control_obs is not None
+            async with limit:
+                obs = await measure_url(kit.providers[pid], entry.url, control_obs)
+            judgement = judge(obs, control_obs, kit.dns_fingerprint(pid))
+            record(pid, entry, judgement, {"provider": obs.to_dict()})
+
+        await asyncio.gather(*(at(pid) for pid in healthy))
+        for pid in unhealthy:
+            record(pid, entry, inconclusive("provider.not_measured", f"provider not measured: {health[pid].reason}"), {})
+
+    def record(pid: str, entry: ListEntry, judgement: Judgement, observations: dict) -> None:  # type: ignore[type-arg]
+        rec = MeasurementRecord(run.run_id, pid, entry, judgement, dt.datetime.now(dt.UTC), observations)
+        store.record_measurement(rec)
+        observer.measured(rec)
+
+    await _bounded_gather((one_url(e) for e in entries), max(4, config.concurrency))
+    finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    store.finish_run(run.run_id, finished, "complete")
+    store.flush()
+    run = replace(run, status="complete", finished_at=finished)
+    healths = [health[p.id] for p in provider_cfgs]
+    scores = score_run(
+        run, healths, store.iter_measurements(run.run_id), grace_hours=config.grace_hours, timezone=config.timezone
+    )
+    paths: tuple[Path, ...] = ()
+    if out_dir is not None:
+        paths = write_run_csvs(out_dir, run, healths, lambda: store.iter_measurements(run.run_id), scores)
+    observer.run_finished(run, scores)
+    return AuditResult(run, tuple(healths), tuple(scores), lists, paths)
+
+
+async def _bounded_gather(coros: Iterable, limit: int) -> None:  # type: ignore[type-arg]
+    """Run coroutines with at most `limit` in flight, without creating them all up front."""
+    pending: set[asyncio.Task] = set()  # type: ignore[type-arg]
+    for coro in coros:
+        if len(pending) >= limit:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+        pending.add(asyncio.ensure_future(coro))
+    if pending:
+        done, _ = await asyncio.wait(pending)
+        for t in done:
+            t.result()
+
+
+def _health_probe_name(config: Config, entries: Sequence[ListEntry]) -> str:
+    """A name to ask each resolver, to see that it answers at all (any rcode but REFUSED counts)."""
+    from auditor.urls import normalise_url
+
+    for url in config.canaries:
+        return normalise_url(url).host
+    return entries[0].host if entries else "example.com"
+
+
+def observations_json(obs: UrlObservation) -> str:
+    return json.dumps(obs.to_dict(), separators=(",", ":"))
