@@ -1,0 +1,219 @@
+"""The two CSV files sent to the ministry: one row per (provider, URL), and one row per provider.
+
+The column lists below are a contract (see docs/csv-schema.md): exactly these names, in this order. The
+schema only ever grows by new columns at the END; nothing is renamed, removed or reordered.
+
+Formatting is done by pure functions that write to an open text file (`open(path, "w", encoding="utf-8",
+newline="")`, or `io.StringIO(newline="")`); `write_run_csvs` adds the atomic file handling.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
+
+MEASUREMENTS_HEADER = (
+    "run_id",
+    "measured_at",
+    "province",
+    "provider_id",
+    "provider_name",
+    "list",
+    "url",
+    "category_code",
+    "date_added",
+    "verdict",
+    "method",
+    "confidence",
+    "evidence",
+)
+
+SUMMARY_HEADER = (
+    "run_id",
+    "started_at",
+    "province",
+    "provider_id",
+    "provider_name",
+    "asn",
+    "measured",
+    "urls_total",
+    "blocked",
+    "accessible",
+    "inconclusive",
+    "compliance_pct",
+)
+
+
+def format_utc(value: dt.datetime) -> str:
+    """`2026-11-27T22:31:05Z`: UTC, whole seconds (truncated), a literal Z."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: reports need aware datetimes")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_compliance_pct(pct: float | None) -> str:
+    """One decimal, TRUNCATED (not rounded): 99.96 -> "99.9", so "100.0" always means no violation at all.
+    Empty when there is no score."""
+    if pct is None:
+        return ""
+    # repr() is the shortest text that reads back as the same float, so an exact 57.3 is "57.3" here and
+    # is not truncated to 57.2 by way of 57.29999...
+    return str(Decimal(repr(pct)).quantize(Decimal("0.1"), rounding=ROUND_DOWN))
+
+
+def _one_line(text: str) -> str:
+    # Evidence is "one line" by contract; a page title or an error text from the network may not be.
+    # splitlines() also knows U+2028 and friends, which some spreadsheet programs show as line breaks.
+    return " ".join(text.splitlines())
+
+
+def _writer(fh: TextIO) -> Any:
+    # RFC 4180: comma, double-quote quoting (a quote inside is doubled), CRLF after every record.
+    return csv.writer(fh, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+
+def write_measurements_csv(
+    fh: TextIO,
+    run: RunInfo,
+    providers: Sequence[ProviderHealth],
+    measurements: Iterable[MeasurementRecord],
+) -> int:
+    """Write the header and one row per record, streaming; return the number of rows written."""
+    names = {p.provider_id: p.provider_name for p in providers}
+    writer = _writer(fh)
+    writer.writerow(MEASUREMENTS_HEADER)
+    count = 0
+    for rec in measurements:
+        entry, judgement = rec.entry, rec.judgement
+        blocked = judgement.verdict is Verdict.BLOCKED
+        writer.writerow(
+            (
+                rec.run_id,
+                format_utc(rec.measured_at),
+                _one_line(run.province),
+                rec.provider_id,
+                _one_line(names.get(rec.provider_id, "")),
+                entry.list_name,
+                entry.url,
+                entry.category_code,
+                entry.date_added.isoformat() if entry.date_added else "",
+                judgement.verdict.value,
+                judgement.method.value if blocked and judgement.method else "",
+                judgement.confidence.value if blocked and judgement.confidence else "",
+                _one_line(judgement.evidence),
+            )
+        )
+        count += 1
+    return count
+
+
+def write_summary_csv(fh: TextIO, scores: Sequence[ProviderScore]) -> None:
+    """Write the header and one row per provider score, in the given order."""
+    writer = _writer(fh)
+    writer.writerow(SUMMARY_HEADER)
+    for s in scores:
+        writer.writerow(
+            (
+                s.run_id,
+                format_utc(s.started_at),
+                _one_line(s.province),
+                s.provider_id,
+                _one_line(s.provider_name),
+                "" if s.asn is None else str(s.asn),
+                "yes" if s.measured else "no",
+                s.urls_total,
+                s.blocked,
+                s.accessible,
+                s.inconclusive,
+                format_compliance_pct(s.compliance_pct),
+            )
+        )
+
+
+def measurements_filename(run_id: str) -> str:
+    return f"measurements-{_safe_run_id(run_id)}.csv"
+
+
+def summary_filename(run_id: str) -> str:
+    return f"summary-{_safe_run_id(run_id)}.csv"
+
+
+def _safe_run_id(run_id: str) -> str:
+    if not run_id or run_id in (".", "..") or any(c in run_id for c in "/\\\0"):
+        raise ValueError(f"run id {run_id!r} cannot be part of a file name")
+    return run_id
+
+
+def _write_temp(target: Path, write: Callable[[TextIO], object]) -> Path:
+    """Write a hidden temporary file next to `target`, fsync it, and return its path."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    # os.open with 0o666 rather than tempfile: the final file gets the usual umask-based permissions, not
+    # tempfile's 0600, so that the job that uploads to the ministry (maybe another user) can read it.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the renames durable on POSIX; not possible (nor needed) on some platforms.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_run_csvs(
+    out_dir: Path,
+    run: RunInfo,
+    providers: Sequence[ProviderHealth],
+    measurement_source: Callable[[], Iterable[MeasurementRecord]],
+    scores: Sequence[ProviderScore],
+) -> tuple[Path, Path]:
+    """Write `measurements-<run_id>.csv` and `summary-<run_id>.csv` into `out_dir` (created if needed).
+
+    Atomic per file: each is written to a temporary file in `out_dir`, fsynced, then renamed over the
+    final name, so a reader (or the upload job) never sees a half-written file. Both renames happen only
+    after both files were written. Returns (measurements path, summary path).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    measurements_path = out_dir / measurements_filename(run.run_id)
+    summary_path = out_dir / summary_filename(run.run_id)
+    tmp_measurements = _write_temp(
+        measurements_path, lambda fh: write_measurements_csv(fh, run, providers, measurement_source())
+    )
+    try:
+        tmp_summary = _write_temp(summary_path, lambda fh: write_summary_csv(fh, scores))
+    except BaseException:
+        tmp_measurements.unlink(missing_ok=True)
+        raise
+    try:
+        os.replace(tmp_measurements, measurements_path)
+        os.replace(tmp_summary, summary_path)
+    except BaseException:
+        tmp_measurements.unlink(missing_ok=True)
+        tmp_summary.unlink(missing_ok=True)
+        raise
+    _fsync_dir(out_dir)
+    return measurements_path, summary_path

@@ -1,0 +1,548 @@
+"""`SqliteStore`: the store in one SQLite file, with the standard library's sqlite3.
+
+Why these settings:
+- WAL journal + synchronous=NORMAL: readers (`auditor report` while a run is going) never block the writer,
+  and a commit costs no fsync; a power cut can lose the last commits but never corrupts the file
+  (https://www.sqlite.org/wal.html, https://www.sqlite.org/pragma.html#pragma_synchronous).
+- Measurements and controls are buffered and written in batches (one transaction per batch): a commit per
+  row would make a 100-job-wide run wait on the database. A batch is written when `flush_rows` rows are
+  waiting, when `flush_interval` seconds have passed since the last write, and on flush()/finish_run()/
+  close(). A small background thread enforces the interval even when no new row arrives (a run stuck on
+  slow probes), so a killed run loses at most about `flush_interval` seconds of results.
+- Every access to the connection happens under one lock, so the background flusher and the caller (the
+  asyncio engine's thread, or a worker thread) can share it.
+- Datetimes are stored as ISO 8601 UTC text with microseconds and a `Z` (fixed width, so text order is time
+  order) and read back as aware UTC datetimes; observations as compact JSON text.
+
+All SQL of the tool lives in this module; a server database would be a sibling module, not a dialect flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from auditor.errors import StoreError
+from auditor.models import (
+    Confidence,
+    Judgement,
+    ListEntry,
+    MeasurementRecord,
+    Method,
+    ProviderHealth,
+    RunInfo,
+    Verdict,
+)
+from auditor.store.interface import FINAL_RUN_STATUSES, Store
+
+SCHEMA_VERSION = 1
+
+FLUSH_ROWS = 64
+FLUSH_INTERVAL = 1.0  # seconds
+
+_SCHEMA = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        province TEXT NOT NULL,
+        status TEXT NOT NULL,
+        finished_at TEXT,
+        config_digest TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX runs_started_at ON runs (started_at)",
+    """CREATE TABLE providers (
+        run_id TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        provider_name TEXT NOT NULL,
+        asn INTEGER,
+        measured INTEGER NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        checks_json TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (run_id, provider_id)
+    )""",
+    """CREATE TABLE measurements (
+        run_id TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        list_name TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        category_code TEXT NOT NULL DEFAULT '',
+        category_description TEXT NOT NULL DEFAULT '',
+        date_added TEXT,
+        source TEXT NOT NULL DEFAULT '',
+        notes TEXT NOT NULL DEFAULT '',
+        host TEXT NOT NULL,
+        measured_at TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        method TEXT,
+        confidence TEXT,
+        rule TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        observations_json TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (run_id, provider_id, url)
+    )""",
+    """CREATE TABLE controls (
+        run_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        observations_json TEXT NOT NULL,
+        PRIMARY KEY (run_id, url)
+    )""",
+)
+
+_MEASUREMENT_COLUMNS = (
+    "run_id, provider_id, ordinal, url, list_name, line, category_code, category_description, date_added, "
+    "source, notes, host, measured_at, verdict, method, confidence, rule, evidence, observations_json"
+)
+_INSERT_MEASUREMENT = (
+    f"INSERT OR REPLACE INTO measurements ({_MEASUREMENT_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CONTROL = "INSERT OR REPLACE INTO controls (run_id, url, observations_json) VALUES (?, ?, ?)"
+_RUN_COLUMNS = "run_id, started_at, province, status, finished_at, config_digest"
+
+
+def _dt_to_text(value: dt.datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        # A naive datetime would be silently read as local time: that is a bug in the caller.
+        raise ValueError(f"naive datetime {value!r}: the store keeps aware (UTC) datetimes only")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dt_from_text(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def _json(value: Any) -> str:
+    # Compact, UTF-8 text kept readable (ensure_ascii=False: Vietnamese titles stay one character each);
+    # allow_nan=False because NaN is not JSON and other readers would choke on it.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class SqliteStore(Store):
+    """A `Store` in one SQLite file (or `:memory:`)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        flush_rows: int = FLUSH_ROWS,
+        flush_interval: float = FLUSH_INTERVAL,
+        busy_timeout: float = 10.0,
+    ) -> None:
+        self.path = path
+        self._flush_rows = flush_rows
+        self._flush_interval = flush_interval
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._pending_measurements: list[tuple[Any, ...]] = []
+        self._pending_controls: list[tuple[Any, ...]] = []
+        self._last_flush = time.monotonic()
+        self._flusher: threading.Thread | None = None
+        self._background_error: BaseException | None = None
+        self._closed = False
+        try:
+            # isolation_level=None: autocommit; this module opens its transactions explicitly.
+            # check_same_thread=False: the background flusher shares the connection, under self._lock.
+            self._conn = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {path}: {exc}") from exc
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- opening ---------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        conn = self._conn
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # BEGIN IMMEDIATE: two processes opening a new file at once must not both create the schema.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "schema_version" not in tables:
+                    if tables:
+                        raise StoreError(
+                            f"{self.path} is a SQLite database but not an auditor store "
+                            f"(it has tables {', '.join(sorted(tables))} and no schema_version)"
+                        )
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                else:
+                    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                    version = row[0] if row else None
+                    if version is None:
+                        raise StoreError(f"{self.path}: the auditor store has no schema version row")
+                    if version > SCHEMA_VERSION:
+                        raise StoreError(
+                            f"{self.path} was written by a newer auditor (store schema {version}; this "
+                            f"version reads schema {SCHEMA_VERSION}): upgrade auditor or use another store"
+                        )
+                    if version < SCHEMA_VERSION:  # no older schema exists yet; a migration would go here
+                        raise StoreError(f"{self.path}: unknown old store schema {version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            # "file is not a database" (sqlite3.DatabaseError) for anything that is not SQLite.
+            raise StoreError(f"cannot use {self.path} as an auditor store: {exc}") from exc
+
+    # -- plumbing --------------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        if self._background_error is not None:
+            exc, self._background_error = self._background_error, None
+            raise StoreError(f"writing to store {self.path} failed: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"writing to store {self.path} failed: {exc}") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            self._check_open()
+            self._flush_locked()  # read your own writes
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading store {self.path} failed: {exc}") from exc
+
+    def _pending_count(self) -> int:
+        return len(self._pending_measurements) + len(self._pending_controls)
+
+    def _flush_locked(self) -> None:
+        """Write the buffered rows in one transaction; on failure they stay buffered for the next try."""
+        if self._pending_count():
+            with self._transaction() as conn:
+                conn.executemany(_INSERT_MEASUREMENT, self._pending_measurements)
+                conn.executemany(_INSERT_CONTROL, self._pending_controls)
+            self._pending_measurements.clear()
+            self._pending_controls.clear()
+        self._last_flush = time.monotonic()
+
+    def _buffer(self, rows: list[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._check_open()
+            rows.append(row)
+            if (
+                self._pending_count() >= self._flush_rows
+                or time.monotonic() - self._last_flush >= self._flush_interval
+            ):
+                self._flush_locked()
+            elif self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name=f"store-flush {self.path}", daemon=True
+                )
+                self._flusher.start()
+            else:
+                self._wake.notify()
+
+    def _flush_loop(self) -> None:
+        """Background thread: write buffered rows at most `flush_interval` after the last write."""
+        with self._wake:
+            while not self._closed:
+                if not self._pending_count():
+                    self._wake.wait()
+                    continue
+                delay = self._last_flush + self._flush_interval - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                try:
+                    self._flush_locked()
+                except Exception as exc:  # noqa: BLE001 -- reported to the caller on its next call; rows stay buffered
+                    self._background_error = exc
+                    self._flusher = None
+                    return
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def begin_run(self, run: RunInfo) -> None:
+        started = _dt_to_text(run.started_at)
+        finished = _dt_to_text(run.finished_at) if run.finished_at else None
+        with self._lock:
+            self._check_open()
+            with self._transaction() as conn:
+                row = conn.execute("SELECT started_at FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
+                if row is None:
+                    conn.execute(
+                        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        (run.run_id, started, run.province, run.status, finished, run.config_digest),
+                    )
+                elif row[0] == started:  # the same run again: resume it
+                    conn.execute(
+                        "UPDATE runs SET status = ?, finished_at = ?, province = ?, config_digest = ? "
+                        "WHERE run_id = ?",
+                        (run.status, finished, run.province, run.config_digest, run.run_id),
+                    )
+                else:
+                    raise StoreError(
+                        f"run id {run.run_id} already exists in {self.path} for a run started at {row[0]}"
+                    )
+
+    def finish_run(self, run_id: str, finished_at: dt.datetime, status: str) -> None:
+        if status not in FINAL_RUN_STATUSES:
+            raise ValueError(f"run status must be one of {', '.join(FINAL_RUN_STATUSES)}, not {status!r}")
+        finished = _dt_to_text(finished_at)
+        with self._lock:
+            self._check_open()
+            self._flush_locked()
+            with self._transaction() as conn:
+                cur = conn.execute(
+                    "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", (status, finished, run_id)
+                )
+                if cur.rowcount == 0:
+                    raise StoreError(f"no run {run_id} in {self.path}")
+
+    def record_provider(self, health: ProviderHealth) -> None:
+        checks = _json(list(health.checks))
+        with self._lock:
+            self._check_open()
+            with self._transaction() as conn:
+                conn.execute(
+                    "INSERT INTO providers "
+                    "(run_id, provider_id, ordinal, provider_name, asn, measured, reason, checks_json) "
+                    "VALUES (?, ?, (SELECT COALESCE(MAX(ordinal) + 1, 0) FROM providers WHERE run_id = ?), "
+                    "?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, provider_id) DO UPDATE SET provider_name = excluded.provider_name, "
+                    "asn = excluded.asn, measured = excluded.measured, reason = excluded.reason, "
+                    "checks_json = excluded.checks_json",
+                    (
+                        health.run_id,
+                        health.provider_id,
+                        health.run_id,
+                        health.provider_name,
+                        health.asn,
+                        int(health.measured),
+                        health.reason,
+                        checks,
+                    ),
+                )
+
+    def record_measurement(self, rec: MeasurementRecord, *, ordinal: int | None = None) -> None:
+        # Serialise now, in the caller: a value that is not JSON-able is the caller's bug and must fail
+        # there, not later in the flusher thread.
+        e, j = rec.entry, rec.judgement
+        row = (
+            rec.run_id,
+            rec.provider_id,
+            0 if ordinal is None else ordinal,
+            e.url,
+            e.list_name,
+            e.line,
+            e.category_code,
+            e.category_description,
+            e.date_added.isoformat() if e.date_added else None,
+            e.source,
+            e.notes,
+            e.host,
+            _dt_to_text(rec.measured_at),
+            j.verdict.value,
+            j.method.value if j.method else None,
+            j.confidence.value if j.confidence else None,
+            j.rule,
+            j.evidence,
+            _json(rec.observations),
+        )
+        self._buffer(self._pending_measurements, row)
+
+    def record_control(self, run_id: str, url: str, observations: dict[str, Any]) -> None:
+        self._buffer(self._pending_controls, (run_id, url, _json(observations)))
+
+    def flush(self) -> None:
+        with self._lock:
+            self._check_open()
+            self._flush_locked()
+
+    def close(self) -> None:
+        flusher: threading.Thread | None = None
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    self._flush_locked()
+                finally:
+                    # Even when the last flush fails (disk full), stop the flusher and release the file;
+                    # the error still reaches the caller. Closing under the lock is safe: the flusher
+                    # checks _closed before it touches the connection.
+                    self._closed = True
+                    self._wake.notify_all()
+                    flusher, self._flusher = self._flusher, None
+                    self._conn.close()
+        finally:
+            if flusher is not None and flusher is not threading.current_thread():
+                flusher.join()  # outside the lock, so that it can wake up and return
+
+    # -- reading ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _run_from_row(row: tuple[Any, ...]) -> RunInfo:
+        run_id, started_at, province, status, finished_at, config_digest = row
+        return RunInfo(
+            run_id=run_id,
+            started_at=_dt_from_text(started_at),
+            province=province,
+            status=status,
+            finished_at=_dt_from_text(finished_at) if finished_at else None,
+            config_digest=config_digest,
+        )
+
+    def list_runs(self, limit: int = 20) -> list[RunInfo]:
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (max(limit, 0),)
+        )
+        return [self._run_from_row(r) for r in rows]
+
+    def get_run(self, run_id: str) -> RunInfo | None:
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return self._run_from_row(rows[0]) if rows else None
+
+    def latest_run_id(self) -> str | None:
+        rows = self._read("SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
+        return rows[0][0] if rows else None
+
+    def providers(self, run_id: str) -> list[ProviderHealth]:
+        rows = self._read(
+            "SELECT run_id, provider_id, provider_name, asn, measured, reason, checks_json "
+            "FROM providers WHERE run_id = ? ORDER BY ordinal",
+            (run_id,),
+        )
+        return [
+            ProviderHealth(
+                run_id=r[0],
+                provider_id=r[1],
+                provider_name=r[2],
+                asn=r[3],
+                measured=bool(r[4]),
+                reason=r[5],
+                checks=tuple(json.loads(r[6])),
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def _measurement_from_row(r: tuple[Any, ...]) -> MeasurementRecord:
+        (
+            run_id,
+            provider_id,
+            _ordinal,
+            url,
+            list_name,
+            line,
+            category_code,
+            category_description,
+            date_added,
+            source,
+            notes,
+            host,
+            measured_at,
+            verdict,
+            method,
+            confidence,
+            rule,
+            evidence,
+            observations_json,
+        ) = r
+        entry = ListEntry(
+            url=url,
+            host=host,
+            list_name=list_name,
+            line=line,
+            category_code=category_code,
+            category_description=category_description,
+            date_added=dt.date.fromisoformat(date_added) if date_added else None,
+            source=source,
+            notes=notes,
+        )
+        judgement = Judgement(
+            verdict=Verdict(verdict),
+            rule=rule,
+            evidence=evidence,
+            method=Method(method) if method else None,
+            confidence=Confidence(confidence) if confidence else None,
+        )
+        return MeasurementRecord(
+            run_id=run_id,
+            provider_id=provider_id,
+            entry=entry,
+            judgement=judgement,
+            measured_at=_dt_from_text(measured_at),
+            observations=json.loads(observations_json),
+        )
+
+    def iter_measurements(self, run_id: str, provider_id: str | None = None) -> Iterator[MeasurementRecord]:
+        columns = ", ".join(f"m.{c.strip()}" for c in _MEASUREMENT_COLUMNS.split(","))
+        sql = (
+            f"SELECT {columns} FROM measurements AS m LEFT JOIN providers AS p "
+            "ON p.run_id = m.run_id AND p.provider_id = m.provider_id WHERE m.run_id = ?"
+        )
+        params: tuple[Any, ...] = (run_id,)
+        if provider_id is not None:
+            sql += " AND m.provider_id = ?"
+            params += (provider_id,)
+        # Providers never recorded with record_provider() come last, by id.
+        sql += " ORDER BY p.ordinal IS NULL, p.ordinal, m.provider_id, m.ordinal, m.list_name, m.line, m.url"
+        return self._iter_rows(sql, params)
+
+    def _iter_rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[MeasurementRecord]:
+        # A generator: rows are fetched in batches (streaming; a run can hold 100k measurements), each
+        # batch under the lock so the flusher never interleaves with a half-read batch.
+        with self._lock:
+            self._check_open()
+            self._flush_locked()
+            try:
+                cursor = self._conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading store {self.path} failed: {exc}") from exc
+        try:
+            while True:
+                with self._lock:
+                    try:
+                        batch = cursor.fetchmany(500)
+                    except sqlite3.Error as exc:
+                        raise StoreError(f"reading store {self.path} failed: {exc}") from exc
+                if not batch:
+                    return
+                for row in batch:
+                    yield self._measurement_from_row(row)
+        finally:
+            with self._lock:
+                if not self._closed:
+                    cursor.close()
+
+    def measured_urls(self, run_id: str, provider_id: str) -> set[str]:
+        rows = self._read(
+            "SELECT url FROM measurements WHERE run_id = ? AND provider_id = ?", (run_id, provider_id)
+        )
+        return {r[0] for r in rows}
+
+    def get_control(self, run_id: str, url: str) -> dict[str, Any] | None:
+        rows = self._read(
+            "SELECT observations_json FROM controls WHERE run_id = ? AND url = ?", (run_id, url)
+        )
+        return json.loads(rows[0][0]) if rows else None
