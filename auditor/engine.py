@@ -261,6 +261,8 @@ async def run_audit(
     unhealthy = [p.id for p in provider_cfgs if not health[p.id].measured]
     limit = asyncio.Semaphore(config.concurrency)
 
+    ordinal = {e.url: i for i, e in enumerate(entries)}  # CSV rows follow the lists' order
+
     async def one_url(entry: ListEntry) -> None:
         control_obs: UrlObservation | None = None
         if healthy:
@@ -281,7 +283,7 @@ async def run_audit(
 
     def record(pid: str, entry: ListEntry, judgement: Judgement, observations: dict) -> None:  # type: ignore[type-arg]
         rec = MeasurementRecord(run.run_id, pid, entry, judgement, dt.datetime.now(dt.UTC), observations)
-        store.record_measurement(rec)
+        store.record_measurement(rec, ordinal=ordinal[entry.url])
         observer.measured(rec)
 
     await _bounded_gather((one_url(e) for e in entries), max(4, config.concurrency))
@@ -326,3 +328,48 @@ def _health_probe_name(config: Config, entries: Sequence[ListEntry]) -> str:
 
 def observations_json(obs: UrlObservation) -> str:
     return json.dumps(obs.to_dict(), separators=(",", ":"))
+
+
+# --- one provider by hand -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UrlCheck:
+    url: str
+    control: UrlObservation
+    provider: UrlObservation
+    judgement: Judgement
+
+
+@dataclass(frozen=True)
+class ProviderCheck:
+    provider_id: str
+    vantage: str
+    measured: bool
+    reason: str
+    checks: tuple[str, ...]
+    results: tuple[UrlCheck, ...]
+
+
+async def check_provider_urls(config: Config, provider_id: str, urls: Sequence[str]) -> ProviderCheck:
+    """What an analyst runs by hand: health, then every URL at control and at the provider, judged.
+    The URLs are measured even when the provider is unhealthy, so the analyst sees why; the judgement then
+    says it would not count."""
+    kit = build_toolkit(config, [provider_id])
+    v = kit.providers[provider_id]
+    control_ok, control_checks, canary_obs = await check_control(kit)
+    if control_ok:
+        measured, reason, checks = await check_provider(kit, provider_id, canary_obs, _health_probe_name(config, ()))
+    else:
+        measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
+
+    async def one(url: str) -> UrlCheck:
+        control_obs = await measure_url(kit.control, url)
+        obs = await measure_url(v, url, control_obs)
+        j = judge(obs, control_obs, kit.dns_fingerprint(provider_id))
+        if not measured:
+            j = inconclusive("provider.not_measured", f"provider not measured: {reason} (would be: {j.verdict}, {j.rule})")
+        return UrlCheck(url, control_obs, obs, j)
+
+    results = await asyncio.gather(*(one(u) for u in urls))
+    return ProviderCheck(provider_id, v.label, measured, reason, tuple(control_checks + checks), tuple(results))

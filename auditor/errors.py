@@ -23,6 +23,7 @@ class ExitStatus(IntEnum):
     USAGE = 2  # bad command line, config, list file or store URL; nothing was probed
     NOT_MEASURED = 3  # the run completed but some provider (or the control) could not be measured
     LAB_MISMATCH = 4  # `auditor lab`: some case got a verdict other than the expected one
+    LIST_ISSUES = 5  # `auditor lists validate`: some rows would be skipped
 
 
 class AuditorError(Exception):

@@ -224,3 +224,46 @@ def lab_sites() -> dict[str, Site]:
         host = normalise_url(f"http://{s.name}/").host
         out[host] = Site(host, s.kind, s.title, s.location)
     return out
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    provider_id: str
+    site: str
+    url: str
+    expected: Expected
+    verdict: str
+    method: str
+    confidence: str
+    rule: str
+    evidence: str
+
+    @property
+    def ok(self) -> bool:
+        e = self.expected
+        return (self.verdict, self.method, self.confidence) == (e.verdict, e.method, e.confidence) and (
+            not e.rule or e.rule == self.rule
+        )
+
+
+def compare(records) -> list[CaseOutcome]:  # type: ignore[no-untyped-def]
+    """Every (provider, listed URL) of the lab against what a correct auditor concludes."""
+    from auditor.urls import normalise_url
+
+    by_key = {(r.provider_id, r.entry.url): r for r in records}
+    outcomes: list[CaseOutcome] = []
+    for p in PROVIDERS:
+        for name, url in listed_urls():
+            rec = by_key.get((p.id, normalise_url(url).url))
+            exp = expected(p, name)
+            if rec is None:
+                outcomes.append(CaseOutcome(p.id, name, url, exp, "missing", "", "", "", "no measurement stored"))
+                continue
+            j = rec.judgement
+            outcomes.append(
+                CaseOutcome(
+                    p.id, name, url, exp, j.verdict.value, j.method.value if j.method else "",
+                    j.confidence.value if j.confidence else "", j.rule, j.evidence,
+                )
+            )
+    return outcomes

@@ -79,13 +79,18 @@ class _Server:
     port: int = 0
 
     async def _listen(self, handler, ssl_ctx: ssl.SSLContext | None = None) -> int:  # type: ignore[no-untyped-def]
+        connections = self.__dict__.setdefault("_connections", set())
+
         async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            connections.add(task)  # a strong reference: a connection stuck in a pipe is not collected
             try:
                 await handler(reader, writer)
             except (OSError, asyncio.IncompleteReadError, ssl.SSLError, ValueError):
                 pass
             finally:
                 writer.close()
+                connections.discard(task)
 
         extra = {"ssl": ssl_ctx, "ssl_handshake_timeout": 5} if ssl_ctx is not None else {}
         self.server = await asyncio.start_server(guarded, LOOPBACK, 0, **extra)

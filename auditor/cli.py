@@ -1,0 +1,282 @@
+"""The `auditor` command: a thin layer that turns options into library calls and outcomes into exit codes.
+
+Exit codes (auditor.errors.ExitStatus): 0 complete; 1 internal error; 2 bad usage, config, list or store;
+3 some provider (or the control) could not be measured; 4 `lab` found a case judged otherwise than expected;
+5 `lists validate` found rows that would be skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import json
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from auditor.config import Config, load_config
+from auditor.errors import AuditorError, ExitStatus, UsageError
+from auditor.lists import ListSet, format_validation_report, read_list, read_lists
+
+app = typer.Typer(
+    name="auditor",
+    help="Content-filter compliance auditor: does every provider really block the listed URLs?",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+lists_app = typer.Typer(help="Reference lists.", no_args_is_help=True)
+app.add_typer(lists_app, name="lists")
+
+ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="Config file (YAML).")]
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class ReportFormat(str, enum.Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _boundary(command):  # type: ignore[no-untyped-def]
+    """The one place where exceptions become messages and exit codes (a command returns its ExitStatus)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            status = command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except AuditorError as exc:
+            console = _err()
+            console.print(f"auditor: error: {exc}", markup=False, highlight=False)
+            if exc.hint:
+                console.print(f"hint: {exc.hint}", markup=False, highlight=False)
+            raise typer.Exit(int(exc.exit_status)) from None
+        except KeyboardInterrupt:
+            _err().print("auditor: interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except Exception:  # noqa: BLE001 - a bug, reported as one
+            traceback.print_exc()
+            _err().print("auditor: internal error (a bug): please report it with the traceback above", markup=False)
+            raise typer.Exit(int(ExitStatus.INTERNAL_ERROR)) from None
+        raise typer.Exit(int(status or 0))
+
+    return wrapper
+
+
+def _out() -> Console:
+    return Console(file=sys.stdout)
+
+
+def _err() -> Console:
+    return Console(file=sys.stderr)
+
+
+def _load_lists(config: Config, quiet: bool) -> ListSet:
+    lists = read_lists(config.lists)
+    if lists.issues and not quiet:
+        from auditor.console import log_line
+
+        log_line(_err(), f"warning: {len(lists.issues)} list rows skipped (see `auditor lists validate`):")
+        for issue in lists.issues[:20]:
+            log_line(_err(), f"  {issue}")
+    if not lists.entries:
+        raise UsageError("the reference lists hold no valid URL: nothing to audit")
+    return lists
+
+
+@app.command()
+@_boundary
+def run(
+    config: ConfigOption = DEFAULT_CONFIG,
+    provider: Annotated[list[str], typer.Option("--provider", help="Audit only this provider (repeatable).")] = [],  # noqa: B006
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for the CSVs (default: output_dir).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors (for cron).")] = False,
+) -> int:
+    """Audit every provider (the nightly job): measure, judge, store, write the ministry CSVs."""
+    from auditor.console import PlainObserver, ProgressObserver
+    from auditor.engine import run_audit
+    from auditor.report.table import render_summary_table
+    from auditor.store import open_store
+
+    cfg = load_config(config)
+    unknown = [p for p in provider if cfg.provider(p) is None]
+    if unknown:
+        raise UsageError(
+            f"unknown provider {', '.join(unknown)}; configured: {', '.join(p.id for p in cfg.providers)}"
+        )
+    lists = _load_lists(cfg, quiet)
+    err = _err()
+    observer = ProgressObserver(err) if err.is_terminal and not quiet else PlainObserver(err, quiet=quiet)
+    store = open_store(cfg.store)
+    try:
+        result = asyncio.run(
+            run_audit(cfg, store, observer, provider_ids=provider, out_dir=out or cfg.output_dir, lists=lists)
+        )
+    finally:
+        store.close()
+    if not quiet:
+        _out().print(render_summary_table(result.scores, result.run))
+        for path in result.csv_paths:
+            _out().print(f"wrote {path}", highlight=False)
+    return ExitStatus.OK if result.all_measured else ExitStatus.NOT_MEASURED
+
+
+@app.command()
+@_boundary
+def check(
+    provider: Annotated[str, typer.Argument(help="Provider id from the config.")],
+    urls: Annotated[list[str], typer.Argument(help="URLs to check (default: every listed URL).")] = [],  # noqa: B006
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> int:
+    """For an analyst: every step of every probe at one provider beside control, and why the verdict."""
+    from auditor.console import render_check
+    from auditor.engine import check_provider_urls
+    from auditor.urls import UrlError, normalise_url
+
+    cfg = load_config(config)
+    if cfg.provider(provider) is None:
+        raise UsageError(f"unknown provider {provider!r}; configured: {', '.join(p.id for p in cfg.providers)}")
+    targets: list[str] = []
+    for u in urls:
+        try:
+            targets.append(normalise_url(u).url)
+        except UrlError as exc:
+            raise UsageError(f"{u!r} is not a URL to check: {exc}") from exc
+    if not targets:
+        targets = [e.url for e in _load_lists(cfg, quiet=False).entries]
+    result = asyncio.run(check_provider_urls(cfg, provider, targets))
+    _out().print(render_check(result))
+    return ExitStatus.OK if result.measured else ExitStatus.NOT_MEASURED
+
+
+@app.command()
+@_boundary
+def report(
+    config: ConfigOption = DEFAULT_CONFIG,
+    run_id: Annotated[str, typer.Option("--run", help="Run id, or 'latest'.")] = "latest",
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, csv (summary) or json.")] = ReportFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+    measurements: Annotated[bool, typer.Option("--measurements", help="csv: the per-URL CSV, not the summary.")] = False,
+) -> int:
+    """Report a stored run."""
+    import io
+
+    from auditor.report.csvformat import write_measurements_csv, write_summary_csv
+    from auditor.report.jsonformat import run_to_json
+    from auditor.report.table import render_summary_table, render_violations_table
+    from auditor.scoring import is_in_grace, score_run
+    from auditor.store import open_store
+
+    cfg = load_config(config)
+    store = open_store(cfg.store)
+    try:
+        rid = store.latest_run_id() if run_id == "latest" else run_id
+        run_info = store.get_run(rid) if rid else None
+        if run_info is None:
+            raise UsageError(f"no run {run_id!r} in the store {cfg.store}" if rid else f"the store {cfg.store} holds no run yet")
+        providers = store.providers(run_info.run_id)
+        scores = score_run(run_info, providers, store.iter_measurements(run_info.run_id),
+                           grace_hours=cfg.grace_hours, timezone=cfg.timezone)
+        buf = io.StringIO()
+        if fmt is ReportFormat.table:
+            console = Console(file=buf, width=140) if output else _out()
+            console.print(render_summary_table(scores, run_info))
+            for h in providers:
+                if not h.measured:
+                    console.print(f"[bold red]{h.provider_id}[/] not measured: {h.reason}", highlight=False)
+            console.print(render_violations_table(
+                store.iter_measurements(run_info.run_id), providers,
+                in_grace=lambda e: is_in_grace(e, run_info.started_at, cfg.grace_hours, cfg.timezone),
+            ))
+        elif fmt is ReportFormat.csv:
+            if measurements:
+                write_measurements_csv(buf, run_info, providers, store.iter_measurements(run_info.run_id))
+            else:
+                write_summary_csv(buf, scores)
+        else:
+            doc = run_to_json(run_info, providers, scores, store.iter_measurements(run_info.run_id))
+            buf.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    finally:
+        store.close()
+    text = buf.getvalue()
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8", newline="")
+    elif text:
+        sys.stdout.write(text)
+    return ExitStatus.OK
+
+
+@lists_app.command("validate")
+@_boundary
+def lists_validate(files: Annotated[list[Path], typer.Argument(help="List files to check.")]) -> int:
+    """Check reference lists: every row that would be skipped, with file and line, and a summary."""
+    results = [read_list(f) for f in files]
+    sys.stdout.write(format_validation_report(results) + "\n")
+    return ExitStatus.LIST_ISSUES if any(r.issues for r in results) else ExitStatus.OK
+
+
+@app.command()
+@_boundary
+def lab(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the CSVs.")] = Path("reports/lab"),
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Keep the lab's config, CA and store here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors.")] = False,
+) -> int:
+    """Start the simulated province on loopback, audit it, and check every case's verdict."""
+    from auditor.console import PlainObserver, ProgressObserver
+    from auditor.engine import run_audit
+    from auditor.lab import Lab
+    from auditor.lab.scenario import compare
+    from auditor.report.table import render_summary_table
+    from auditor.store import open_store
+
+    with tempfile.TemporaryDirectory(prefix="auditor-lab-") as tmp:
+        where = workdir or Path(tmp)
+        with Lab(where) as province:
+            cfg = load_config(province.config_path)
+            err = _err()
+            observer = ProgressObserver(err) if err.is_terminal and not quiet else PlainObserver(err, quiet=quiet)
+            store = open_store(cfg.store)
+            try:
+                result = asyncio.run(run_audit(cfg, store, observer, out_dir=out, lists=_load_lists(cfg, quiet)))
+                outcomes = compare(store.iter_measurements(result.run.run_id))
+            finally:
+                store.close()
+    wrong = [o for o in outcomes if not o.ok]
+    console = _out()
+    if not quiet:
+        console.print(render_summary_table(result.scores, result.run))
+        for path in result.csv_paths:
+            console.print(f"wrote {path}", highlight=False)
+        if workdir:
+            console.print(f"lab config, CA and store kept in {workdir} (try: auditor report -c {province.config_path})",
+                          highlight=False)
+    if wrong:
+        table = Table(title="Lab cases judged otherwise than expected")
+        for col in ("provider", "case", "expected", "got", "evidence"):
+            table.add_column(col, overflow="fold")
+        for o in wrong:
+            e = o.expected
+            table.add_row(o.provider_id, o.site, f"{e.verdict} {e.method} {e.confidence} {e.rule}".strip(),
+                          f"{o.verdict} {o.method} {o.confidence} {o.rule}".strip(), o.evidence)
+        _err().print(table)
+    console.print(f"lab check: {len(outcomes) - len(wrong)}/{len(outcomes)} cases judged as expected", highlight=False)
+    return ExitStatus.LAB_MISMATCH if wrong else ExitStatus.OK
+
+
+def main() -> None:
+    app(prog_name="auditor")
+
+
+if __name__ == "__main__":
+    main()
