@@ -123,6 +123,12 @@ def _judge_hop(p: HopObservation, c: HopObservation, i: int) -> Judgement | None
             )
         if not p.dns.resolved:
             return _dns_failure_judgement(p, c, where)
+        if not any(is_public_address(a) for a in c.dns.addresses):
+            return inconclusive(
+                "control.not_dialed",
+                f"{where}{p.host} resolves to non-public {_addrs(c.dns.addresses)} at control too: a misconfigured "
+                f"site, not blocking (provider: {_addrs(p.dns.addresses)})",
+            )
         if not any(is_public_address(a) for a in p.dns.addresses) and any(
             is_public_address(a) for a in c.dns.addresses
         ):
