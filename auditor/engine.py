@@ -203,6 +203,41 @@ async def check_provider(
     return True, "", checks
 
 
+# Verdicts that rest on silence: before one counts, the vantage must prove it still works (a resolver that
+# died or an `ssh -D` that hangs mid-run must not turn every later URL into "blocked").
+SILENCE_RULES = frozenset({"dns.timeout", "tcp.timeout", "tls.timeout", "http.timeout"})
+
+
+class HealthMonitor:
+    """Re-checks a provider's vantage on demand, at most once per `interval` seconds, one check at a time."""
+
+    def __init__(self, kit: Toolkit, pid: str, canaries: dict[str, UrlObservation], probe_name: str,
+                 interval: float = 20.0) -> None:
+        self.kit, self.pid, self.canaries, self.probe_name, self.interval = kit, pid, canaries, probe_name, interval
+        self._last: tuple[float, bool, str] | None = None
+        self._lock = asyncio.Lock()
+
+    async def healthy(self) -> tuple[bool, str]:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            if self._last is not None and loop.time() - self._last[0] < self.interval:
+                return self._last[1], self._last[2]
+            ok, reason, _ = await check_provider(self.kit, self.pid, self.canaries, self.probe_name)
+            self._last = (loop.time(), ok, reason)
+            return ok, reason
+
+
+async def confirm_silence(judgement: Judgement, monitor: HealthMonitor | None) -> Judgement:
+    if monitor is None or judgement.rule not in SILENCE_RULES:
+        return judgement
+    ok, reason = await monitor.healthy()
+    if ok:
+        return judgement
+    return inconclusive(
+        "vantage.unhealthy", f"{judgement.evidence}; but the vantage failed its re-check: {reason}"
+    )
+
+
 def _first_failure(obs: UrlObservation) -> str:
     if obs.vantage_failure:
         return obs.vantage_failure
@@ -258,6 +293,7 @@ async def run_audit(
     store.flush()
 
     healthy = [p.id for p in provider_cfgs if health[p.id].measured]
+    monitors = {pid: HealthMonitor(kit, pid, canary_obs, probe_name) for pid in healthy}
     unhealthy = [p.id for p in provider_cfgs if not health[p.id].measured]
     limit = asyncio.Semaphore(config.concurrency)
 
@@ -274,7 +310,7 @@ async def run_audit(
             assert control_obs is not None
             async with limit:
                 obs = await measure_url(kit.providers[pid], entry.url, control_obs)
-            judgement = judge(obs, control_obs, kit.dns_fingerprint(pid))
+            judgement = await confirm_silence(judge(obs, control_obs, kit.dns_fingerprint(pid)), monitors[pid])
             record(pid, entry, judgement, {"provider": obs.to_dict()})
 
         await asyncio.gather(*(at(pid) for pid in healthy))

@@ -52,6 +52,9 @@ class Lab:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list = []  # type: ignore[type-arg]
+        # handles to break a provider mid-run in tests (set from any thread: plain attribute writes)
+        self.resolvers: dict[str, LabResolver] = {}
+        self.middleboxes: dict[str, Middlebox] = {}
 
     # --- lifecycle ---
 
@@ -159,6 +162,7 @@ class Lab:
             r = LabResolver(zone, p.dns, silent=p.dead_resolver)
             await r.start()
             self._servers.append(r)
+            self.resolvers[p.id] = r
             routes[(p.resolver_ip, 53)] = (LOOPBACK, r.port)
 
         control_box = Middlebox(routes)
@@ -172,6 +176,7 @@ class Lab:
             box = Middlebox(routes, MiddleboxPolicy(tcp=p.tcp, sni=p.sni, http=p.http, pages=page_ends))
             await box.start()
             self._servers.append(box)
+            self.middleboxes[p.id] = box
             proxies[p.id] = box.port
         self._write_files(control_box.port, proxies)
 

@@ -305,6 +305,7 @@ class Middlebox(_Server):
         self.routes = routes  # (lab address, port) -> (127.0.0.1, real port)
         self.policy = policy or MiddleboxPolicy()
         self.hold_seconds = 30.0  # how long a blackhole keeps a connection silent
+        self.hang = False  # the whole vantage stops answering (an `ssh -D` whose link died)
 
     async def start(self) -> None:
         self.port = await self._listen(self._serve)
@@ -326,6 +327,9 @@ class Middlebox(_Server):
             writer.write(_socks_reply(8))
             return
         (port,) = struct.unpack("!H", await reader.readexactly(2))
+        if self.hang:
+            await self._hold(reader)
+            return
         if cmd != 1:
             writer.write(_socks_reply(7))
             return
