@@ -204,7 +204,10 @@ def _socks_reply_failure(exc: Exception) -> str:
     if code in _SOCKS_REPLIES:
         return _SOCKS_REPLIES[code]
     text = str(exc).lower()
-    if "empty" in text or "malformed" in text:
+    # the proxy closed without a (complete) reply, as `ssh -D` does for a refused connect: python-socks 3.x
+    # wraps its IncompleteReadError("Connection closed unexpectedly") in a ProxyError with no error_code
+    closed = type(exc.__cause__).__name__ == "IncompleteReadError" or "closed unexpectedly" in text
+    if closed or "empty" in text or "malformed" in text:
         return base.EOF
     if "auth" in text:
         return base.VANTAGE_UNAVAILABLE

@@ -111,7 +111,9 @@ async def _udp_exchange(sock: socket.socket, q: dns.message.Message, ip: str, po
         while True:
             data = await loop.sock_recv(sock, 65535)
             try:
-                reply = dns.message.from_wire(data, ignore_trailing=True, question_only=False)
+                # raise_on_truncation: without it dnspython raises a plain FormError for a TC reply cut
+                # mid-record, which would be skipped as garbage and the probe would time out
+                reply = dns.message.from_wire(data, ignore_trailing=True, raise_on_truncation=True)
             except dns.message.Truncated:
                 # a truncated reply may not parse whole: retry over TCP
                 header_only = dns.message.from_wire(data, question_only=True)

@@ -50,21 +50,22 @@ async def get(
 ) -> base.HttpObservation:
     start = time.monotonic()
     conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=HEADER_LIMIT)
-    request = h11.Request(
-        method="GET",
-        target=target.encode("ascii", "strict"),
-        headers=[
-            ("Host", host_header),
-            ("User-Agent", USER_AGENT),
-            ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
-            ("Accept-Encoding", "gzip, deflate"),
-            ("Connection", "close"),
-        ],
-    )
     sent = False
     response: h11.Response | None = None
     body = _BoundedBody(ctx.body_limit)
     try:
+        # built inside the try: a target h11 cannot send is a failed request (and the stream is closed)
+        request = h11.Request(
+            method="GET",
+            target=target.encode("ascii", "strict"),
+            headers=[
+                ("Host", host_header),
+                ("User-Agent", USER_AGENT),
+                ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+                ("Accept-Encoding", "gzip, deflate"),
+                ("Connection", "close"),
+            ],
+        )
         async with asyncio.timeout(ctx.timeouts.http):
             writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
             await writer.drain()
@@ -98,6 +99,8 @@ async def get(
         body.truncated = True
     except UnicodeEncodeError as exc:
         return _failed(base.HTTP_REQUEST_FAILED, f"request target not ASCII: {exc}", start, False)
+    except h11.LocalProtocolError as exc:  # e.g. a space or a control character in the target
+        return _failed(base.HTTP_REQUEST_FAILED, f"request not sendable: {exc}", start, False)
     finally:
         writer.close()
     assert response is not None
