@@ -73,7 +73,8 @@ def _boundary(command):  # type: ignore[no-untyped-def]
 
 
 def _out() -> Console:
-    return Console(file=sys.stdout)
+    # a pipe or a log file gets wide tables rather than 80 columns of wrapped cells
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 150)
 
 
 def _err() -> Console:
