@@ -125,7 +125,7 @@ def render_url_check(r: UrlCheck) -> Panel:
             if pv or cv:
                 table.add_row(step, pv or "—", cv or "—")
     if r.provider.depth is not None:
-        table.add_row("depth", "\n".join(l for l in _hop_lines(r.provider.depth) if l), "(control's addresses)")
+        table.add_row("depth", "\n".join(line for line in _hop_lines(r.provider.depth) if line), "(control's addresses)")
     j = r.judgement
     label = j.verdict.value.upper() + (f" ({j.method}, {j.confidence})" if j.method else "")
     verdict = Text.assemble(("verdict: ", "bold"), (label, VERDICT_STYLE[j.verdict]), f"  [{j.rule}]\n", j.evidence)

@@ -13,7 +13,13 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from auditor.observations import DnsLookup, EndpointObservation, HopObservation, UrlObservation, is_public_address
+from auditor.observations import (
+    DnsLookup,
+    EndpointObservation,
+    HopObservation,
+    UrlObservation,
+    is_public_address,
+)
 from auditor.urls import UrlError, normalise_url
 from probes import base, dns, http, tcp, tls
 from probes.http import PageMatcher

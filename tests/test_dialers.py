@@ -16,7 +16,7 @@ import pytest
 
 from auditor.lab.servers import Middlebox, MiddleboxPolicy
 from probes import base
-from probes.dialers import Dialer, DialError, Socks5Dialer, SocketDialer, make_dialer, os_error_failure
+from probes.dialers import Dialer, DialError, SocketDialer, Socks5Dialer, make_dialer, os_error_failure
 from tests.loopback_servers import LOOPBACK, Handler, TcpServer, closed_port, read_until_eof, running
 
 LAB_WEB = "45.76.0.2"  # looks public; the middlebox maps it to a loopback listener

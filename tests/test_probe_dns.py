@@ -13,8 +13,9 @@ import dns.rrset
 import pytest
 
 from auditor.lab.servers import DnsPolicy, LabResolver, Middlebox
-from probes import base, dns as dns_probe
-from probes.dialers import Socks5Dialer, SocketDialer
+from probes import base
+from probes import dns as dns_probe
+from probes.dialers import SocketDialer, Socks5Dialer
 from tests.loopback_servers import (
     LOOPBACK,
     TcpServer,

@@ -22,7 +22,7 @@ from auditor.lab.servers import (
     reset,
 )
 from probes import base, http
-from probes.dialers import Socks5Dialer, SocketDialer
+from probes.dialers import SocketDialer, Socks5Dialer
 from tests.loopback_servers import LOOPBACK, Handler, TcpServer, read_until_eof, running
 
 FAST = base.Timeouts(dns=1.0, connect=1.0, tls=1.0, http=1.0)

@@ -16,7 +16,7 @@ import trustme
 
 from auditor.lab.servers import Middlebox, MiddleboxPolicy, reset
 from probes import base, tls
-from probes.dialers import Dialer, Socks5Dialer, SocketDialer
+from probes.dialers import Dialer, SocketDialer, Socks5Dialer
 from tests.loopback_servers import (
     LOOPBACK,
     Handler,
