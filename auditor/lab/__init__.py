@@ -45,7 +45,7 @@ def _page(title: str, text: str) -> bytes:
 class Lab:
     def __init__(self, workdir: Path, *, timeouts: dict[str, float] | None = None) -> None:
         self.workdir = Path(workdir)
-        self.timeouts = timeouts or {"dns": 1.0, "connect": 1.5, "tls": 1.5, "http": 3.0}
+        self.timeouts = timeouts or {"dns": 1.5, "connect": 2.0, "tls": 2.0, "http": 4.0}
         self.config_path = self.workdir / "lab-config.yaml"
         self.list_path = self.workdir / "lab-list.csv"
         self.ca_path = self.workdir / "lab-ca.pem"
