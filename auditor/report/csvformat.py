@@ -138,12 +138,17 @@ def write_summary_csv(fh: TextIO, scores: Sequence[ProviderScore]) -> None:
         )
 
 
-def measurements_filename(run_id: str) -> str:
-    return f"measurements-{_safe_run_id(run_id)}.csv"
+def measurements_filename(run_id: str, partial: bool = False) -> str:
+    return f"measurements-{_safe_run_id(run_id)}{PARTIAL_MARK if partial else ''}.csv"
 
 
-def summary_filename(run_id: str) -> str:
-    return f"summary-{_safe_run_id(run_id)}.csv"
+def summary_filename(run_id: str, partial: bool = False) -> str:
+    return f"summary-{_safe_run_id(run_id)}{PARTIAL_MARK if partial else ''}.csv"
+
+
+# An interrupted run's files say so in their names, so a partial audit is never taken for a complete one;
+# the resumed run's complete files replace them.
+PARTIAL_MARK = ".partial"
 
 
 def _safe_run_id(run_id: str) -> str:
@@ -189,8 +194,12 @@ def write_run_csvs(
     providers: Sequence[ProviderHealth],
     measurement_source: Callable[[], Iterable[MeasurementRecord]],
     scores: Sequence[ProviderScore],
+    *,
+    partial: bool = False,
 ) -> tuple[Path, Path]:
-    """Write `measurements-<run_id>.csv` and `summary-<run_id>.csv` into `out_dir` (created if needed).
+    """Write `measurements-<run_id>.csv` and `summary-<run_id>.csv` into `out_dir` (created if needed);
+    for an interrupted run `measurements-<run_id>.partial.csv` and `summary-<run_id>.partial.csv`, which
+    the complete files of the resumed run replace (the partial ones are then removed).
 
     Atomic per file: each is written to a temporary file in `out_dir`, fsynced, then renamed over the
     final name, so a reader (or the upload job) never sees a half-written file. Both renames happen only
@@ -198,8 +207,8 @@ def write_run_csvs(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    measurements_path = out_dir / measurements_filename(run.run_id)
-    summary_path = out_dir / summary_filename(run.run_id)
+    measurements_path = out_dir / measurements_filename(run.run_id, partial)
+    summary_path = out_dir / summary_filename(run.run_id, partial)
     tmp_measurements = _write_temp(
         measurements_path, lambda fh: write_measurements_csv(fh, run, providers, measurement_source())
     )
@@ -215,5 +224,8 @@ def write_run_csvs(
         tmp_measurements.unlink(missing_ok=True)
         tmp_summary.unlink(missing_ok=True)
         raise
+    if not partial:
+        for stale in (measurements_filename(run.run_id, True), summary_filename(run.run_id, True)):
+            (out_dir / stale).unlink(missing_ok=True)
     _fsync_dir(out_dir)
     return measurements_path, summary_path
