@@ -8,8 +8,10 @@ Exit codes (auditor.errors.ExitStatus): 0 complete; 1 internal error; 2 bad usag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
+import signal
 import json
 import sys
 import tempfile
@@ -78,20 +80,68 @@ def _out() -> Console:
 
 
 def _err() -> Console:
-    return Console(file=sys.stderr)
+    return Console(file=sys.stderr, soft_wrap=True)  # messages stay whole lines, for logs and grep
 
 
-def _load_lists(config: Config, quiet: bool) -> ListSet:
+def _load_lists(config: Config, quiet: bool, log=None) -> ListSet:  # type: ignore[no-untyped-def]
     lists = read_lists(config.lists)
     if lists.issues and not quiet:
-        from auditor.console import log_line
+        if log is None:
+            from auditor.logs import EventLog
 
-        log_line(_err(), f"warning: {len(lists.issues)} list rows skipped (see `auditor lists validate`):")
+            log = EventLog(sys.stderr)
+        log.warning("lists.skipped", f"{len(lists.issues)} list rows skipped (see `auditor lists validate`)",
+                    skipped=len(lists.issues))
         for issue in lists.issues[:20]:
-            log_line(_err(), f"  {issue}")
+            log.warning("lists.skipped_row", f"  {issue}")
     if not lists.entries:
         raise UsageError("the reference lists hold no valid URL: nothing to audit")
     return lists
+
+
+class LogFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+def _event_log(log_format: LogFormat, log_file: Path | None, quiet: bool, stack: contextlib.ExitStack):  # type: ignore[no-untyped-def]
+    from auditor.logs import EventLog
+
+    stream = sys.stderr
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        stream = stack.enter_context(log_file.open("a", encoding="utf-8"))
+    return EventLog(stream, log_format.value, quiet=quiet)
+
+
+def _observer(log, quiet: bool, to_file: bool):  # type: ignore[no-untyped-def]
+    from auditor.console import LogObserver, ProgressObserver
+
+    err = _err()
+    if err.is_terminal and not quiet and not to_file:
+        return ProgressObserver(err, log)
+    return LogObserver(log)
+
+
+async def _audit_until_signalled(log, **kwargs):  # type: ignore[no-untyped-def]
+    """Run the audit; the first SIGTERM/SIGINT stops scheduling and lets what is in flight finish."""
+    from auditor.engine import run_audit
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        if not stop.is_set():
+            log.error("run.signal", f"received {name}: finishing what is in flight, then stopping")
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        return await run_audit(stop=stop, **kwargs)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 @app.command()
@@ -101,11 +151,14 @@ def run(
     provider: Annotated[list[str], typer.Option("--provider", help="Audit only this provider (repeatable).")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option("--out", help="Directory for the CSVs (default: output_dir).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors (for cron).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the latest unfinished run (or start one).")] = False,
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help="text or json lines.")] = LogFormat.text,
+    log_file: Annotated[Path | None, typer.Option("--log-file", help="Append the log here, not to stderr.")] = None,
 ) -> int:
     """Audit every provider (the nightly job): measure, judge, store, write the ministry CSVs."""
-    from auditor.console import PlainObserver, ProgressObserver
-    from auditor.engine import run_audit
+    from auditor.engine import find_unfinished
     from auditor.report.table import render_summary_table
+    from auditor.runlock import RunLock, lock_path_for
     from auditor.store import open_store
 
     cfg = load_config(config)
@@ -114,20 +167,34 @@ def run(
         raise UsageError(
             f"unknown provider {', '.join(unknown)}; configured: {', '.join(p.id for p in cfg.providers)}"
         )
-    lists = _load_lists(cfg, quiet)
-    err = _err()
-    observer = ProgressObserver(err) if err.is_terminal and not quiet else PlainObserver(err, quiet=quiet)
-    store = open_store(cfg.store)
-    try:
+    with contextlib.ExitStack() as stack:
+        log = _event_log(log_format, log_file, quiet, stack)
+        lists = _load_lists(cfg, quiet, log)
+        lock_path = lock_path_for(cfg.store)
+        if lock_path is not None:
+            lock = stack.enter_context(RunLock(lock_path).acquire({"config": str(cfg.source or "")}))
+            if lock.taken_over:
+                log.warning("lock.taken_over", f"took over the lock left by a run that died ({lock.taken_over})")
+        store = open_store(cfg.store)
+        stack.callback(store.close)
+        unfinished = find_unfinished(store) if resume else None
+        if resume and unfinished is None:
+            log.info("run.resume", "no unfinished run to resume: starting a new run")
+        elif unfinished is not None:
+            log.info("run.resume", f"resuming run {unfinished.run_id} (started {unfinished.started_at:%Y-%m-%dT%H:%M:%SZ})",
+                     run_id=unfinished.run_id)
         result = asyncio.run(
-            run_audit(cfg, store, observer, provider_ids=provider, out_dir=out or cfg.output_dir, lists=lists)
+            _audit_until_signalled(
+                log, config=cfg, store=store, observer=_observer(log, quiet, log_file is not None),
+                provider_ids=provider, out_dir=out or cfg.output_dir, lists=lists, resume=unfinished,
+            )
         )
-    finally:
-        store.close()
+        for path in result.csv_paths:
+            log.info("run.output", f"wrote {path}", path=str(path))
     if not quiet:
         _out().print(render_summary_table(result.scores, result.run))
-        for path in result.csv_paths:
-            _out().print(f"wrote {path}", highlight=False)
+    if result.run.status != "complete":
+        return ExitStatus.INTERRUPTED
     return ExitStatus.OK if result.all_measured else ExitStatus.NOT_MEASURED
 
 
@@ -234,9 +301,9 @@ def lab(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors.")] = False,
 ) -> int:
     """Start the simulated province on loopback, audit it, and check every case's verdict."""
-    from auditor.console import PlainObserver, ProgressObserver
     from auditor.engine import run_audit
     from auditor.lab import Lab
+    from auditor.logs import EventLog
     from auditor.lab.scenario import compare
     from auditor.report.table import render_summary_table
     from auditor.store import open_store
@@ -245,8 +312,7 @@ def lab(
         where = workdir or Path(tmp)
         with Lab(where) as province:
             cfg = load_config(province.config_path)
-            err = _err()
-            observer = ProgressObserver(err) if err.is_terminal and not quiet else PlainObserver(err, quiet=quiet)
+            observer = _observer(EventLog(sys.stderr, quiet=quiet), quiet, False)
             store = open_store(cfg.store)
             try:
                 result = asyncio.run(run_audit(cfg, store, observer, out_dir=out, lists=_load_lists(cfg, quiet)))

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.engine import ProviderCheck, UrlCheck
+from auditor.logs import EventLog
 from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
 from auditor.observations import EndpointObservation, HopObservation, UrlObservation
 
@@ -29,46 +30,48 @@ def log_line(console: Console, message: str) -> None:
     console.print(f"{stamp} {message}", markup=False, highlight=False, soft_wrap=True)
 
 
-class PlainObserver:
+class LogObserver:
     """Log lines for cron and pipes: run start, each provider's health, totals. Nothing per URL."""
 
-    def __init__(self, console: Console, quiet: bool = False) -> None:
-        self.console = console
-        self.quiet = quiet
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
         self.done = 0
         self.counts = {v: 0 for v in Verdict}
 
     def run_started(self, run: RunInfo, entries: int, providers: Sequence[str]) -> None:
-        if not self.quiet:
-            log_line(self.console, f"run {run.run_id} started: {entries} URLs x {len(providers)} providers")
+        self.log.info("run.started", f"run {run.run_id} started: {entries} URLs x {len(providers)} providers",
+                      run_id=run.run_id, urls=entries, providers=list(providers))
 
     def provider_checked(self, health: ProviderHealth) -> None:
         if health.measured:
-            if not self.quiet:
-                log_line(self.console, f"provider {health.provider_id}: healthy")
+            self.log.info("provider.healthy", f"provider {health.provider_id}: healthy",
+                          run_id=health.run_id, provider_id=health.provider_id)
         else:
             # an unmeasured provider is an error an operator must see, even with --quiet
-            log_line(self.console, f"ERROR provider {health.provider_id}: not measured: {health.reason}")
+            self.log.error("provider.not_measured", f"provider {health.provider_id}: not measured: {health.reason}",
+                           run_id=health.run_id, provider_id=health.provider_id, reason=health.reason)
 
     def measured(self, record: MeasurementRecord) -> None:
         self.done += 1
         self.counts[record.judgement.verdict] += 1
 
     def run_finished(self, run: RunInfo, scores: Sequence[ProviderScore]) -> None:
-        if not self.quiet:
-            c = self.counts
-            log_line(
-                self.console,
-                f"run {run.run_id} {run.status}: {self.done} measurements, {c[Verdict.BLOCKED]} blocked, "
-                f"{c[Verdict.ACCESSIBLE]} accessible, {c[Verdict.INCONCLUSIVE]} inconclusive",
-            )
+        c = self.counts
+        self.log.info(
+            "run.finished",
+            f"run {run.run_id} {run.status}: {self.done} measurements, {c[Verdict.BLOCKED]} blocked, "
+            f"{c[Verdict.ACCESSIBLE]} accessible, {c[Verdict.INCONCLUSIVE]} inconclusive",
+            run_id=run.run_id, status=run.status, measurements=self.done,
+            blocked=c[Verdict.BLOCKED], accessible=c[Verdict.ACCESSIBLE], inconclusive=c[Verdict.INCONCLUSIVE],
+            compliance={s.provider_id: s.compliance_pct for s in scores},
+        )
 
 
-class ProgressObserver(PlainObserver):
-    """A progress bar on a terminal."""
+class ProgressObserver(LogObserver):
+    """A progress bar on a terminal, beside the log."""
 
-    def __init__(self, console: Console) -> None:
-        super().__init__(console)
+    def __init__(self, console: Console, log: EventLog) -> None:
+        super().__init__(log)
         self.progress = Progress(
             TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[counts]}"), console=console, transient=True,

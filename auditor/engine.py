@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from auditor.config import Config, ResolverAddress, VantageConfig
+from auditor.errors import UsageError
 from auditor.fingerprints import FingerprintSet
 from auditor.lists import ListSet, read_lists
 from auditor.measure import Vantage, measure_url
@@ -263,16 +264,38 @@ async def run_audit(
     provider_ids: Sequence[str] = (),
     out_dir: Path | None = None,
     lists: ListSet | None = None,
+    resume: RunInfo | None = None,
+    stop: asyncio.Event | None = None,
+    drain_seconds: float = 5.0,
 ) -> AuditResult:
+    """Audit, storing each judgement as it completes.
+
+    `resume`: an unfinished run of this store (see `find_unfinished`) to continue: pairs already stored are
+    not measured again, and the finished run looks as if it had never been interrupted.
+    `stop`: when set (SIGTERM/SIGINT), no new URL is started; measurements in flight get `drain_seconds` to
+    finish, then are abandoned; the run is stored and reported as partial.
+    """
     observer = observer or NullObserver()
     lists = lists if lists is not None else read_lists(config.lists)
     entries = lists.entries
+    done: dict[str, set[str]] = {}
+    if resume is not None:
+        if resume.config_digest != config_digest(config):
+            raise UsageError(
+                f"run {resume.run_id} was started with another configuration: it cannot be resumed with this "
+                "one (run without --resume to start a new run)"
+            )
+        provider_ids = [h.provider_id for h in store.providers(resume.run_id)] or list(provider_ids)
+        run = replace(resume, status="running", finished_at=None)
+        done = {pid: store.measured_urls(run.run_id, pid) for pid in provider_ids}
+    else:
+        started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        run = RunInfo(new_run_id(started), started, config.province, config_digest=config_digest(config))
     kit = build_toolkit(config, provider_ids)
-    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    run = RunInfo(new_run_id(started), started, config.province, config_digest=config_digest(config))
     store.begin_run(run)
     provider_cfgs = [p for p in config.providers if p.id in kit.providers]
-    observer.run_started(run, len(entries), [p.id for p in provider_cfgs])
+    todo = [e for e in entries if any(e.url not in done.get(p.id, ()) for p in provider_cfgs)]
+    observer.run_started(run, len(todo), [p.id for p in provider_cfgs])
 
     control_ok, control_checks, canary_obs = await check_control(kit)
     probe_name = _health_probe_name(config, entries)
@@ -296,12 +319,12 @@ async def run_audit(
     monitors = {pid: HealthMonitor(kit, pid, canary_obs, probe_name) for pid in healthy}
     unhealthy = [p.id for p in provider_cfgs if not health[p.id].measured]
     limit = asyncio.Semaphore(config.concurrency)
-
     ordinal = {e.url: i for i, e in enumerate(entries)}  # CSV rows follow the lists' order
 
     async def one_url(entry: ListEntry) -> None:
+        wanted = [pid for pid in healthy if entry.url not in done.get(pid, ())]
         control_obs: UrlObservation | None = None
-        if healthy:
+        if wanted:
             async with limit:
                 control_obs = await measure_url(kit.control, entry.url)
             store.record_control(run.run_id, entry.url, control_obs.to_dict())
@@ -313,44 +336,86 @@ async def run_audit(
             judgement = await confirm_silence(judge(obs, control_obs, kit.dns_fingerprint(pid)), monitors[pid])
             record(pid, entry, judgement, {"provider": obs.to_dict()})
 
-        await asyncio.gather(*(at(pid) for pid in healthy))
+        await asyncio.gather(*(at(pid) for pid in wanted))
         for pid in unhealthy:
-            record(pid, entry, inconclusive("provider.not_measured", f"provider not measured: {health[pid].reason}"), {})
+            if entry.url not in done.get(pid, ()):
+                record(pid, entry, inconclusive("provider.not_measured", f"provider not measured: {health[pid].reason}"), {})
 
     def record(pid: str, entry: ListEntry, judgement: Judgement, observations: dict) -> None:  # type: ignore[type-arg]
         rec = MeasurementRecord(run.run_id, pid, entry, judgement, dt.datetime.now(dt.UTC), observations)
         store.record_measurement(rec, ordinal=ordinal[entry.url])
         observer.measured(rec)
 
-    await _bounded_gather((one_url(e) for e in entries), max(4, config.concurrency))
+    completed = await _bounded_gather((one_url(e) for e in todo), max(4, config.concurrency), stop, drain_seconds)
+    status = "complete" if completed else "partial"
     finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    store.finish_run(run.run_id, finished, "complete")
+    store.finish_run(run.run_id, finished, status)
     store.flush()
-    run = replace(run, status="complete", finished_at=finished)
+    run = replace(run, status=status, finished_at=finished)
     healths = [health[p.id] for p in provider_cfgs]
     scores = score_run(
         run, healths, store.iter_measurements(run.run_id), grace_hours=config.grace_hours, timezone=config.timezone
     )
     paths: tuple[Path, ...] = ()
     if out_dir is not None:
-        paths = write_run_csvs(out_dir, run, healths, lambda: store.iter_measurements(run.run_id), scores)
+        paths = write_run_csvs(
+            out_dir, run, healths, lambda: store.iter_measurements(run.run_id), scores, partial=not completed
+        )
     observer.run_finished(run, scores)
     return AuditResult(run, tuple(healths), tuple(scores), lists, paths)
 
 
-async def _bounded_gather(coros: Iterable, limit: int) -> None:  # type: ignore[type-arg]
-    """Run coroutines with at most `limit` in flight, without creating them all up front."""
+def find_unfinished(store: Store) -> RunInfo | None:
+    """The latest run, if it did not complete (killed, or stopped by a signal)."""
+    runs = store.list_runs(limit=1)
+    return runs[0] if runs and runs[0].status in ("running", "partial") else None
+
+
+async def _bounded_gather(
+    coros: Iterable, limit: int, stop: asyncio.Event | None = None, drain_seconds: float = 5.0  # type: ignore[type-arg]
+) -> bool:
+    """Run coroutines with at most `limit` in flight, without creating them all up front. Returns False when
+    `stop` was set before all of them ran to completion."""
     pending: set[asyncio.Task] = set()  # type: ignore[type-arg]
-    for coro in coros:
-        if len(pending) >= limit:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
+    stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
+
+    def settle(finished: set) -> None:  # type: ignore[type-arg]
+        for t in finished:
+            if t is not stopping:
                 t.result()
-        pending.add(asyncio.ensure_future(coro))
-    if pending:
-        done, _ = await asyncio.wait(pending)
-        for t in done:
-            t.result()
+
+    try:
+        for coro in coros:
+            while len(pending) >= limit and not (stop and stop.is_set()):
+                done, pending = await asyncio.wait(
+                    pending | ({stopping} if stopping else set()), return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(stopping)  # type: ignore[arg-type]
+                settle(done)
+            if stop is not None and stop.is_set():
+                coro.close()  # never started
+                break
+            pending.add(asyncio.ensure_future(coro))
+        else:
+            while pending and not (stop and stop.is_set()):
+                done, pending = await asyncio.wait(
+                    pending | ({stopping} if stopping else set()), return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(stopping)  # type: ignore[arg-type]
+                settle(done)
+            if not pending:
+                return True
+        # stopping: give what is in flight a few seconds, then abandon it (it is not stored)
+        if pending:
+            done, pending = await asyncio.wait(pending, timeout=drain_seconds)
+            settle(done)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return False
+    finally:
+        if stopping is not None:
+            stopping.cancel()
 
 
 def _health_probe_name(config: Config, entries: Sequence[ListEntry]) -> str:

@@ -5,6 +5,7 @@
     │   ├── ConfigError          config file missing, unparsable, unknown key, bad value (carries key paths)
     │   └── ListError            a reference list cannot be read at all (bad rows are issues, not errors)
     ├── StoreError               the store URL or database is unusable: exit 2
+    ├── RunLocked                another run holds the store's lock: exit 6 (auditor.runlock)
     └── LabError                 the simulated province could not start: exit 1
 
 Measuring problems (a timeout, a reset, a dead vantage) are never exceptions: probes return them as data
@@ -24,6 +25,8 @@ class ExitStatus(IntEnum):
     NOT_MEASURED = 3  # the run completed but some provider (or the control) could not be measured
     LAB_MISMATCH = 4  # `auditor lab`: some case got a verdict other than the expected one
     LIST_ISSUES = 5  # `auditor lists validate`: some rows would be skipped
+    LOCKED = 6  # another run holds the store's lock: this one did not start
+    INTERRUPTED = 7  # stopped by SIGTERM/SIGINT: what completed is stored, the summary is marked partial
 
 
 class AuditorError(Exception):
