@@ -18,7 +18,7 @@ from auditor.models import (
     RunInfo,
     Verdict,
 )
-from auditor.scoring import is_in_grace, score_run
+from auditor.scoring import is_in_grace, score_groups, score_run
 
 UTC = dt.UTC
 HCM = "Asia/Ho_Chi_Minh"  # UTC+7, no DST
@@ -202,3 +202,38 @@ def test_bad_time_zone_fails_before_reading() -> None:
 
     with pytest.raises(ZoneInfoNotFoundError):
         score_run(RUN, [provider("p")], stream(), grace_hours=24, timezone="Asia/Nowhere")
+
+
+def test_excluded_urls_are_left_out_entirely() -> None:
+    records = [rec("p", Verdict.BLOCKED), rec("p", Verdict.ACCESSIBLE), rec("p", Verdict.BLOCKED)]
+    allowed = frozenset({records[2].entry.url})  # a must-allow URL, blocked: over-blocking, not compliance
+    (s,) = score_run(RUN, [provider("p")], records, grace_hours=24, timezone=HCM, exclude_urls=allowed)
+    assert (s.urls_total, s.blocked, s.accessible, s.compliance_pct) == (2, 1, 1, 50.0)
+    (s,) = score([provider("p")], records)
+    assert (s.urls_total, s.blocked, s.compliance_pct) == (3, 2, pytest.approx(200 / 3))
+
+
+def _grouped(list_name: str, code: str, verdict: Verdict, added: dt.date | None = None) -> MeasurementRecord:
+    r = rec("p", verdict, added)
+    e = r.entry
+    entry2 = ListEntry(e.url, e.host, list_name, e.line, code, f"desc {code}" if code else "", added)
+    return MeasurementRecord(r.run_id, r.provider_id, entry2, r.judgement, r.measured_at)
+
+
+def test_score_groups_per_list_and_per_category() -> None:
+    records = [
+        _grouped("b", "CB", Verdict.BLOCKED),
+        _grouped("b", "CB", Verdict.ACCESSIBLE),
+        _grouped("a", "CB", Verdict.BLOCKED),
+        _grouped("a", "TT", Verdict.INCONCLUSIVE),
+        _grouped("a", "", Verdict.ACCESSIBLE, dt.date(2026, 11, 28)),  # in grace
+    ]
+    (b,) = score_groups(RUN, [provider("p")], records, grace_hours=24, timezone=HCM)
+    assert [(g.key, g.urls_total, g.compliance_pct) for g in b.by_list] == [("a", 3, 100.0), ("b", 2, 50.0)]
+    assert [(g.key, g.label, g.in_grace, g.compliance_pct) for g in b.by_category] == [
+        ("", "", 1, None),
+        ("CB", "desc CB", 0, pytest.approx(200 / 3)),
+        ("TT", "desc TT", 0, None),
+    ]
+    (dead,) = score_groups(RUN, [provider("p", measured=False)], records, grace_hours=24, timezone=HCM)
+    assert all(g.compliance_pct is None for g in dead.by_list + dead.by_category)

@@ -12,14 +12,47 @@ run killed by cron or the OOM killer keeps everything it measured except the las
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from auditor.models import MeasurementRecord, ProviderHealth, RunInfo
+from auditor.models import MeasurementRecord, ProviderHealth, RunInfo, Verdict
 
 RUN_STATUSES = ("running", "complete", "partial")
 FINAL_RUN_STATUSES = ("complete", "partial")
+
+
+@dataclass(frozen=True)
+class VerdictCount:
+    """How many of a run's measurements share a provider, list, category, date added and verdict."""
+
+    provider_id: str
+    list_name: str
+    category_code: str
+    category_description: str
+    date_added: dt.date | None
+    verdict: Verdict
+    count: int
+
+
+@dataclass(frozen=True)
+class FirstBlocked:
+    """The first run in which a (provider, URL) was judged blocked."""
+
+    provider_id: str
+    url: str
+    date_added: dt.date | None  # the entry's date in the run asked about
+    run_id: str
+    started_at: dt.datetime  # aware, UTC
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    run_id: str
+    provider_id: str
+    url: str
+    verdict: Verdict
 
 
 @runtime_checkable
@@ -86,6 +119,31 @@ class Store(Protocol):
         ...
 
     def get_control(self, run_id: str, url: str) -> dict[str, Any] | None: ...
+
+    # -- reading across runs (trends, time to block, regressions: auditor.analysis) -------------------
+    def runs_before(self, run_id: str, limit: int) -> list[RunInfo]:
+        """Up to `limit` runs started before `run_id` (which must exist), newest first."""
+        ...
+
+    def runs_since(self, since: dt.datetime) -> list[RunInfo]:
+        """Every run started at or after `since` (aware), oldest first."""
+        ...
+
+    def verdict_counts(self, run_id: str, exclude_urls: frozenset[str] = frozenset()) -> list[VerdictCount]:
+        """A run's measurements counted by provider, list, category, date added and verdict, leaving out
+        the URLs in `exclude_urls`: enough to score a run without reading every row."""
+        ...
+
+    def first_blocked(self, run_id: str) -> Iterator[FirstBlocked]:
+        """For every (provider, URL) measured in `run_id` that was ever judged blocked in a run started no
+        later than it: the earliest such run."""
+        ...
+
+    def earlier_verdicts(
+        self, run_id: str, verdict: Verdict, earlier_run_ids: Sequence[str]
+    ) -> Iterator[PairVerdict]:
+        """For every (provider, URL) with `verdict` in `run_id`: its verdicts in `earlier_run_ids`."""
+        ...
 
     # -- context manager: `with open_store(url) as store:` closes (and so flushes) on the way out ------
     def __enter__(self) -> Self:

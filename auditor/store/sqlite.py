@@ -24,9 +24,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from auditor.errors import StoreError
 from auditor.models import (
@@ -39,7 +39,9 @@ from auditor.models import (
     RunInfo,
     Verdict,
 )
-from auditor.store.interface import FINAL_RUN_STATUSES, Store
+from auditor.store.interface import FINAL_RUN_STATUSES, FirstBlocked, PairVerdict, Store, VerdictCount
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -546,3 +548,91 @@ class SqliteStore(Store):
             "SELECT observations_json FROM controls WHERE run_id = ? AND url = ?", (run_id, url)
         )
         return json.loads(rows[0][0]) if rows else None
+
+    # -- reading across runs ---------------------------------------------------------------------------
+    def runs_before(self, run_id: str, limit: int) -> list[RunInfo]:
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE (started_at, rowid) < "
+            "(SELECT started_at, rowid FROM runs WHERE run_id = ?) "
+            "ORDER BY started_at DESC, rowid DESC LIMIT ?",
+            (run_id, max(limit, 0)),
+        )
+        return [self._run_from_row(r) for r in rows]
+
+    def runs_since(self, since: dt.datetime) -> list[RunInfo]:
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE started_at >= ? ORDER BY started_at, rowid",
+            (_dt_to_text(since),),
+        )
+        return [self._run_from_row(r) for r in rows]
+
+    def verdict_counts(self, run_id: str, exclude_urls: frozenset[str] = frozenset()) -> list[VerdictCount]:
+        excluded = sorted(exclude_urls)
+        rows = self._read(
+            "SELECT provider_id, list_name, category_code, MAX(category_description), date_added, verdict, "
+            f"COUNT(*) FROM measurements WHERE run_id = ? AND url NOT IN ({', '.join('?' * len(excluded))}) "
+            "GROUP BY provider_id, list_name, category_code, date_added, verdict "
+            "ORDER BY provider_id, list_name, category_code, date_added, verdict",
+            (run_id, *excluded),
+        )
+        return [
+            VerdictCount(p, ln, cc, cd, dt.date.fromisoformat(da) if da else None, Verdict(v), n)
+            for p, ln, cc, cd, da, v, n in rows
+        ]
+
+    def first_blocked(self, run_id: str) -> Iterator[FirstBlocked]:
+        # SQLite returns the bare column m.run_id from the row that holds the MIN()
+        # (https://www.sqlite.org/lang_select.html#bare_columns_in_an_aggregate_query).
+        sql = (
+            "SELECT cur.provider_id, cur.url, cur.date_added, m.run_id, MIN(r.started_at) "
+            "FROM measurements AS cur "
+            "JOIN measurements AS m ON m.provider_id = cur.provider_id AND m.url = cur.url "
+            "JOIN runs AS r ON r.run_id = m.run_id "
+            "WHERE cur.run_id = ? AND m.verdict = 'blocked' "
+            "AND r.started_at <= (SELECT started_at FROM runs WHERE run_id = ?) "
+            "GROUP BY cur.provider_id, cur.url ORDER BY cur.provider_id, cur.url"
+        )
+        return self._iter_query(
+            sql, (run_id, run_id), lambda r: FirstBlocked(
+                r[0], r[1], dt.date.fromisoformat(r[2]) if r[2] else None, r[3], _dt_from_text(r[4])
+            ),
+        )
+
+    def earlier_verdicts(
+        self, run_id: str, verdict: Verdict, earlier_run_ids: Sequence[str]
+    ) -> Iterator[PairVerdict]:
+        ids = list(dict.fromkeys(earlier_run_ids))
+        sql = (
+            "SELECT m.run_id, m.provider_id, m.url, m.verdict FROM measurements AS cur "
+            "JOIN measurements AS m ON m.provider_id = cur.provider_id AND m.url = cur.url "
+            f"WHERE cur.run_id = ? AND cur.verdict = ? AND m.run_id IN ({', '.join('?' * len(ids))}) "
+            "ORDER BY m.provider_id, m.url, m.run_id"
+        )
+        return self._iter_query(
+            sql, (run_id, Verdict(verdict).value, *ids), lambda r: PairVerdict(r[0], r[1], r[2], Verdict(r[3]))
+        )
+
+    def _iter_query(self, sql: str, params: tuple[Any, ...], convert: Callable[[Any], T]) -> Iterator[T]:
+        # Streaming in batches, like _iter_rows, for any row type.
+        with self._lock:
+            self._check_open()
+            self._flush_locked()
+            try:
+                cursor = self._conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading store {self.path} failed: {exc}") from exc
+        try:
+            while True:
+                with self._lock:
+                    try:
+                        batch = cursor.fetchmany(500)
+                    except sqlite3.Error as exc:
+                        raise StoreError(f"reading store {self.path} failed: {exc}") from exc
+                if not batch:
+                    return
+                for row in batch:
+                    yield convert(row)
+        finally:
+            with self._lock:
+                if not self._closed:
+                    cursor.close()
