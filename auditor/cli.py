@@ -284,6 +284,26 @@ def report(
     return ExitStatus.OK
 
 
+@app.command()
+@_boundary
+def doctor(config: ConfigOption = DEFAULT_CONFIG) -> int:
+    """Check the config, lists, store, output directory, and every vantage, resolver and canary."""
+    from rich.text import Text
+
+    from auditor.doctor import diagnose
+
+    cfg = load_config(config)
+    findings = asyncio.run(diagnose(cfg))
+    out = _out()
+    out.print(Text.assemble(("config ", "bold"), (f"{cfg.source}: valid", "green")))
+    for f in findings:
+        mark = ("ok  ", "green") if f.ok else ("FAIL", "bold red") if f.fatal else ("warn", "yellow")
+        out.print(Text.assemble(mark, " ", (f.area, "bold"), ": ", f.message), soft_wrap=True)
+        if f.hint and not f.ok:
+            out.print(Text(f"      fix: {f.hint}", style="cyan"), soft_wrap=True)
+    return ExitStatus.NOT_MEASURED if any(f.fatal for f in findings) else ExitStatus.OK
+
+
 @lists_app.command("validate")
 @_boundary
 def lists_validate(files: Annotated[list[Path], typer.Argument(help="List files to check.")]) -> int:

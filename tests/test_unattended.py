@@ -176,3 +176,15 @@ def test_json_log_has_the_run_story_and_never_a_password(lab_run, tmp_path: Path
     kinds = [json.loads(line)["event"] for line in log2.read_text().splitlines()]
     assert kinds[0] == "run.started" and "provider.healthy" in kinds and "run.finished" in kinds
     assert len(kinds) < 10, "nothing per URL at the default level"
+
+
+def test_doctor_names_what_is_wrong_and_how_to_fix_it(lab_run, tmp_path: Path) -> None:
+    config = lab_config(lab_run, tmp_path)
+    result = runner.invoke(app, ["doctor", "-c", str(config)])
+    assert result.exit_code == ExitStatus.NOT_MEASURED
+    out = result.output
+    assert "ok   provider viettel" in out
+    assert "FAIL provider deadvantage: vantage unreachable" in out and "ssh -N -D" in out
+    assert "FAIL provider deadresolver" in out and "dig @" in out
+    assert "FAIL provider canaryfail" in out and "auditor check canaryfail" in out
+    assert "ok   store" in out and "ok   output" in out
