@@ -99,6 +99,24 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class SensitiveConfig:
+    """Entries whose content must never be read, and whose URLs outputs may hide behind a keyed hash."""
+
+    lists: tuple[Path, ...] = ()  # every entry of these lists is sensitive
+    categories: tuple[str, ...] = ()  # category codes sensitive in any list (e.g. a CSAM code)
+    hash_urls: bool = False  # CSVs and reports show HMAC-SHA256(key, url) instead of the URL
+    hash_key_env: str = "AUDITOR_URL_KEY"  # environment variable holding the HMAC key
+    hash_key: str = field(default="", repr=False)  # or the key itself (keep the config file private)
+
+    @property
+    def list_names(self) -> frozenset[str]:
+        return frozenset(p.stem for p in self.lists)
+
+    def is_sensitive(self, list_name: str, category_code: str) -> bool:
+        return list_name in self.list_names or (bool(category_code) and category_code in self.categories)
+
+
+@dataclass(frozen=True)
 class Config:
     province: str
     providers: tuple[ProviderConfig, ...]
@@ -114,6 +132,9 @@ class Config:
     grace_hours: float = 24.0
     timezone: str = "Asia/Ho_Chi_Minh"  # how list dates (YYYY-MM-DD) are read for the grace period
     loopback_only: bool = False  # network.loopback_only: refuse to dial anything but 127.0.0.0/8 and ::1
+    sensitive: SensitiveConfig = SensitiveConfig()
+    must_block: tuple[str, ...] = ()  # benign test URLs seeded into the lists: a provider must block them
+    must_allow: tuple[str, ...] = ()  # URLs that must stay reachable: any blocked is over-blocking
     source: Path | None = field(default=None, compare=False)  # the file it came from
 
     def provider(self, provider_id: str) -> ProviderConfig | None:
@@ -143,7 +164,9 @@ EXAMPLE_FILE = "config.example.yaml"
 TOP_KEYS = (
     "province", "store", "output_dir", "lists", "canaries", "control", "providers",
     "fingerprints", "timeouts", "concurrency", "tls", "grace_hours", "timezone", "network",
+    "sensitive", "must_block", "must_allow",
 )  # fmt: skip
+SENSITIVE_KEYS = ("lists", "categories", "hash_urls", "hash_key_env", "hash_key")
 CONTROL_KEYS = ("resolvers", "vantage")
 PROVIDER_KEYS = ("id", "name", "asn", "resolvers", "vantage", "fingerprints")
 VANTAGE_KEYS = ("source_address", "interface", "proxy")
@@ -225,6 +248,14 @@ def load_config(path: Path) -> Config:
     # The constructor raises plain errors too, e.g. ValueError for a date like 2024-02-30.
     except (ValueError, TypeError, OverflowError) as exc:
         raise _file_error(source, f"has a value YAML cannot read: {exc}", "quote the value") from None
+    # PyYAML's constructors for explicit tags fail on a value not of their type with bare errors:
+    # KeyError for `!!bool x`, IndexError for `!!int ''`, AttributeError for `!!timestamp x`.
+    except (LookupError, AttributeError):
+        raise _file_error(
+            source,
+            "has a value with a tag (!!bool, !!int, !!float, !!timestamp) that it does not match",
+            "remove the tag or fix the value",
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -525,6 +556,9 @@ class _Checker:
             )
         timezone = self.timezone(top.get("timezone"), "timezone")
         loopback_only = self.network(top.get("network"), "network")
+        sensitive = self.sensitive(top.get("sensitive"), "sensitive", lists)
+        must_block = self.url_list(top, "must_block")
+        must_allow = self.url_list(top, "must_allow")
 
         if self.problems:
             return None
@@ -543,6 +577,9 @@ class _Checker:
             grace_hours=grace_hours,
             timezone=timezone,
             loopback_only=loopback_only,
+            sensitive=sensitive,
+            must_block=must_block,
+            must_allow=must_allow,
         )
 
     def store(self, value: object, path: str) -> str:
@@ -633,6 +670,56 @@ class _Checker:
         items = self.sequence(value, "canaries", example)
         urls = [self.web_url(item, f"canaries[{i}]") for i, item in enumerate(items or ())]
         return tuple(u for u in urls if u is not None)
+
+    def url_list(self, top: dict[Any, Any], key: str) -> tuple[str, ...]:
+        """An optional list of http(s) URLs, normalised (so they match list entries)."""
+        from auditor.urls import UrlError, normalise_url
+
+        urls: list[str] = []
+        for where, item in self.items(top, "", key, "[https://dichvucong.gov.vn/]"):
+            url = self.web_url(item, where)
+            if url is None:
+                continue
+            try:
+                urls.append(normalise_url(url).url)
+            except UrlError as exc:
+                self.add(where, f"must be an http:// or https:// URL ({exc})")
+        return tuple(dict.fromkeys(urls))
+
+    def sensitive(self, value: object, path: str, lists: tuple[Path, ...]) -> SensitiveConfig:
+        if value is None:
+            return SensitiveConfig()
+        found = self.mapping(value, path, SENSITIVE_KEYS, "{categories: [XED], hash_urls: true}")
+        if found is None:
+            return SensitiveConfig()
+        sensitive_lists: list[Path] = []
+        for where, item in self.items(found, path, "lists", "[blocklists/sensitive.csv]"):
+            p = self.existing_file(item, where, "list file", "blocklists/sensitive.csv")
+            if p is None:
+                continue
+            if p not in lists:
+                self.add(where, f"{p} is not one of `lists`; a sensitive list must also be audited: add it there")
+            sensitive_lists.append(p)
+        categories = []
+        for where, item in self.items(found, path, "categories", "[XED]"):
+            code = self.text(item, where, "XED")
+            if code is not None:
+                categories.append(code.strip())
+        hash_urls = False
+        if found.get("hash_urls") is not None:
+            if isinstance(found["hash_urls"], bool):
+                hash_urls = found["hash_urls"]
+            else:
+                self.add(f"{path}.hash_urls", f"must be true or false (without quotes); got {_kind(found['hash_urls'])}")
+        env = SensitiveConfig.hash_key_env
+        if found.get("hash_key_env") is not None:
+            env = self.text(found["hash_key_env"], f"{path}.hash_key_env", "AUDITOR_URL_KEY") or env
+        key = ""
+        if found.get("hash_key") is not None:
+            key = self.text(found["hash_key"], f"{path}.hash_key", "a long random string") or ""
+            if key and len(key) < 16:
+                self.add(f"{path}.hash_key", "must be at least 16 characters (better: 32 random bytes, base64)")
+        return SensitiveConfig(tuple(sensitive_lists), tuple(categories), hash_urls, env, key)
 
     def web_url(self, value: object, path: str) -> str | None:
         example = "https://chinhphu.vn/"

@@ -17,6 +17,7 @@ from auditor.config import (
     FINGERPRINT_KEYS,
     NETWORK_KEYS,
     PROVIDER_KEYS,
+    SENSITIVE_KEYS,
     TIMEOUT_KEYS,
     TLS_KEYS,
     TOP_KEYS,
@@ -291,6 +292,7 @@ def test_example_config_shows_every_key() -> None:
     assert set(data["timeouts"]) == set(TIMEOUT_KEYS)
     assert set(data["tls"]) == set(TLS_KEYS)
     assert set(data["network"]) == set(NETWORK_KEYS)
+    assert set(data["sensitive"]) == set(SENSITIVE_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -739,7 +741,7 @@ def test_no_network_io(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 KEY_NAMES = sorted(
     set(TOP_KEYS + CONTROL_KEYS + PROVIDER_KEYS + VANTAGE_KEYS + FINGERPRINT_KEYS + TIMEOUT_KEYS + TLS_KEYS
-        + NETWORK_KEYS)
+        + NETWORK_KEYS + SENSITIVE_KEYS)
 )  # fmt: skip
 SCALARS = st.one_of(
     st.none(),
@@ -820,3 +822,25 @@ def test_any_yaml_file_gives_a_config_or_a_config_error(data: object) -> None:
             assert isinstance(load_config(path), Config)
         except ConfigError as error:
             assert error.problems
+
+
+def test_sensitive_and_must_lists(tmp_path: Path) -> None:
+    lst = tmp_path / "secret.csv"
+    lst.write_text("url\nhttp://a.example/\n", encoding="utf-8")
+    text = MINIMAL.replace("lists: [list.csv]", "lists: [list.csv, secret.csv]") + (
+        "sensitive: {lists: [secret.csv], categories: [XED], hash_urls: true, hash_key: 0123456789abcdef0123}\n"
+        "must_block: ['http://Canary-Test.example']\nmust_allow: ['https://dichvucong.gov.vn/']\n"
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.sensitive.lists == (lst,) and cfg.sensitive.categories == ("XED",) and cfg.sensitive.hash_urls
+    assert cfg.sensitive.is_sensitive("secret", "") and cfg.sensitive.is_sensitive("other", "XED")
+    assert not cfg.sensitive.is_sensitive("other", "GMB")
+    assert cfg.must_block == ("http://canary-test.example/",)
+    assert cfg.must_allow == ("https://dichvucong.gov.vn/",)
+    assert "0123456789abcdef" not in repr(cfg)
+
+
+def test_sensitive_list_must_be_audited(tmp_path: Path) -> None:
+    (tmp_path / "secret.csv").write_text("url\nhttp://a.example/\n", encoding="utf-8")
+    problems = problems_of(tmp_path, MINIMAL + "sensitive: {lists: [secret.csv]}\n")
+    assert any(p.path == "sensitive.lists[0]" and "add it there" in p.message for p in problems)
