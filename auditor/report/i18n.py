@@ -1,0 +1,219 @@
+"""Labels for the human-facing reports (terminal tables, HTML), in English and Vietnamese.
+
+The department's staff read Vietnamese; the ministry's CSV keeps its English contract headers, and offers
+the Vietnamese ones (`CSV_COLUMNS_VI`) only behind an explicit option. Verdict, method and confidence
+values stay as stored in machine formats; here they get display labels.
+
+Numbers follow each language's convention: Vietnamese writes a decimal comma (`87,5`) and dates as
+dd/mm/yyyy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+Lang = Literal["en", "vi"]
+LANGS: tuple[Lang, ...] = ("en", "vi")
+
+# key -> (English, Vietnamese)
+LABELS: dict[str, tuple[str, str]] = {
+    # the run
+    "report_title": ("Content-filter compliance report", "Báo cáo tuân thủ chặn lọc nội dung"),
+    "province": ("Province", "Tỉnh"),
+    "run": ("Run", "Lượt kiểm tra"),
+    "started": ("Started", "Bắt đầu"),
+    "status": ("Status", "Trạng thái"),
+    "status_complete": ("complete", "hoàn tất"),
+    "status_partial": ("partial", "chưa hoàn tất"),
+    "status_running": ("running or interrupted", "đang chạy hoặc bị ngắt"),
+    "grace_hours": ("Grace period (hours)", "Thời gian ân hạn (giờ)"),
+    "timezone": ("Time zone", "Múi giờ"),
+    # per provider
+    "summary": ("Compliance per provider", "Tuân thủ theo nhà mạng"),
+    "provider": ("Provider", "Nhà mạng"),
+    "asn": ("ASN", "ASN"),
+    "measured": ("Measured", "Đã đo"),
+    "yes": ("yes", "có"),
+    "no": ("no", "không"),
+    "urls": ("URLs", "Số URL"),
+    "blocked": ("Blocked", "Bị chặn"),
+    "accessible": ("Accessible", "Truy cập được"),
+    "inconclusive": ("Inconclusive", "Không kết luận"),
+    "in_grace": ("In grace", "Đang ân hạn"),
+    "compliance_pct": ("Compliance %", "Tỷ lệ tuân thủ %"),
+    "violations": ("Violations", "Vi phạm"),
+    "sla_breaches": ("SLA breaches", "Quá hạn chặn"),
+    "median_hours_to_block": ("Median hours to block", "Số giờ chặn (trung vị)"),
+    "newly_accessible": ("Newly accessible", "Mới truy cập được"),
+    "persistent_violations": ("Persistent violations", "Vi phạm kéo dài"),
+    "must_block_failed": ("Must-block failed", "Lọt URL bắt buộc chặn"),
+    "overblocked": ("Over-blocked", "Chặn nhầm"),
+    "not_measured": ("not measured", "không đo được"),
+    "flagged": ("FLAGGED", "BỊ GẮN CỜ"),
+    "flagged_reason": (
+        "let a must-block test URL through: flagged whatever its score",
+        "để lọt URL kiểm tra bắt buộc chặn: bị gắn cờ bất kể tỷ lệ tuân thủ",
+    ),
+    "summary_caption": (
+        "compliance % = blocked / (blocked + accessible), entries in grace and must-allow URLs left out",
+        "tỷ lệ tuân thủ = bị chặn / (bị chặn + truy cập được), không tính URL đang ân hạn và URL phải cho phép",
+    ),
+    # trend and categories
+    "trend": ("Trend", "Xu hướng"),
+    "trend_title": ("Compliance trend, last {n} runs", "Xu hướng tuân thủ, {n} lượt gần nhất"),
+    "per_category": ("Compliance per category", "Tuân thủ theo danh mục"),
+    "per_list": ("Compliance per list", "Tuân thủ theo danh sách"),
+    "category": ("Category", "Danh mục"),
+    "list": ("List", "Danh sách"),
+    "no_category": ("(no category)", "(không có danh mục)"),
+    # findings
+    "url": ("URL", "URL"),
+    "date_added": ("Date added", "Ngày thêm"),
+    "evidence": ("Evidence", "Bằng chứng"),
+    "verdict": ("Verdict", "Kết quả"),
+    "method": ("Method", "Phương thức"),
+    "confidence": ("Confidence", "Độ tin cậy"),
+    "violations_title": ("Violations: listed URLs that were accessible", "Vi phạm: URL trong danh sách vẫn truy cập được"),
+    "sla_title": ("SLA breaches: still accessible after the grace period", "Quá hạn chặn: vẫn truy cập được sau thời gian ân hạn"),
+    "hours_since_added": ("Hours since added", "Số giờ từ khi thêm"),
+    "hours_overdue": ("Hours overdue", "Số giờ quá hạn"),
+    "regressions": ("Regressions", "Suy giảm"),
+    "newly_title": ("Newly accessible: blocked in the previous run, accessible now",
+                    "Mới truy cập được: bị chặn ở lượt trước, nay truy cập được"),
+    "previous_run": ("Previous run", "Lượt trước"),
+    "persistent_title": ("Persistent violations: accessible {n} runs in a row or more",
+                         "Vi phạm kéo dài: truy cập được từ {n} lượt liên tiếp trở lên"),
+    "runs_in_a_row": ("Runs in a row", "Số lượt liên tiếp"),
+    "since": ("Since", "Từ"),
+    "must_block_title": ("Must-block test URLs let through", "URL kiểm tra bắt buộc chặn bị lọt"),
+    "overblocked_title": ("Over-blocking: must-allow URLs that were blocked", "Chặn nhầm: URL phải cho phép nhưng bị chặn"),
+    "none": ("none", "không có"),
+    "details": ("Details", "Chi tiết"),
+    "shown_of": ("first {shown} of {total} shown", "hiển thị {shown} trên tổng {total}"),
+    "not_measured_note": ("{provider} not measured: {reason}", "{provider} không đo được: {reason}"),
+    "table_title": ("Compliance, run {run_id} ({province}, started {started})",
+                    "Tuân thủ, lượt {run_id} ({province}, bắt đầu {started})"),
+    "table_caption": ("compliance % = blocked / (blocked + accessible), entries in grace left out",
+                      "tỷ lệ tuân thủ = bị chặn / (bị chặn + truy cập được), không tính URL đang ân hạn"),
+    "no_violations": ("no violations", "không có vi phạm"),
+    "violations_one": ("{total} violation", "{total} vi phạm"),
+    "violations_many": ("{total} violations", "{total} vi phạm"),
+    "violations_first": ("{total} violations, first {limit} shown", "{total} vi phạm, hiển thị {limit} đầu tiên"),
+    "findings_title": ("Findings per provider (trend: last {n} runs)",
+                       "Phát hiện theo nhà mạng (xu hướng: {n} lượt gần nhất)"),
+    "history_title": ("Compliance over the last {days} days", "Tuân thủ trong {days} ngày qua"),
+    "no_runs": ("no run in this period", "không có lượt kiểm tra nào trong khoảng này"),
+    "runs": ("Runs", "Số lượt"),
+    "latest": ("Latest", "Gần nhất"),
+    "lowest": ("Lowest", "Thấp nhất"),
+    "change": ("Change", "Thay đổi"),
+    "generated_by": ("Generated by auditor from the run's stored measurements.",
+                     "Tạo bởi auditor từ kết quả đo đã lưu của lượt kiểm tra."),
+    # verdict and method display values
+    "verdict_blocked": ("blocked", "bị chặn"),
+    "verdict_accessible": ("accessible", "truy cập được"),
+    "verdict_inconclusive": ("inconclusive", "không kết luận"),
+    "confidence_confirmed": ("confirmed", "xác nhận"),
+    "confidence_likely": ("likely", "có khả năng"),
+    "method_dns": ("DNS", "DNS"),
+    "method_tcp": ("TCP/IP", "TCP/IP"),
+    "method_tls": ("TLS/SNI", "TLS/SNI"),
+    "method_http": ("HTTP", "HTTP"),
+}
+
+# The ministry CSV's contract column names -> Vietnamese headers (only with an explicit option).
+CSV_COLUMNS_VI: dict[str, str] = {
+    "run_id": "ma_luot",
+    "measured_at": "thoi_diem_do",
+    "started_at": "bat_dau",
+    "province": "tinh",
+    "provider_id": "ma_nha_mang",
+    "provider_name": "ten_nha_mang",
+    "asn": "asn",
+    "measured": "da_do",
+    "urls_total": "tong_url",
+    "blocked": "bi_chan",
+    "accessible": "truy_cap_duoc",
+    "inconclusive": "khong_ket_luan",
+    "compliance_pct": "ty_le_tuan_thu",
+    "list": "danh_sach",
+    "url": "url",
+    "category_code": "ma_danh_muc",
+    "date_added": "ngay_them",
+    "verdict": "ket_qua",
+    "method": "phuong_thuc",
+    "confidence": "do_tin_cay",
+    "evidence": "bang_chung",
+    "sla_breaches": "qua_han_chan",
+    "median_hours_to_block": "so_gio_chan_trung_vi",
+    "newly_accessible": "moi_truy_cap_duoc",
+    "must_block_failed": "lot_url_bat_buoc_chan",
+    "overblocked": "chan_nham",
+}
+
+
+def check_lang(lang: str) -> Lang:
+    if lang not in LANGS:
+        raise ValueError(f"unknown language {lang!r}: one of {', '.join(LANGS)}")
+    return lang  # type: ignore[return-value]
+
+
+def t(key: str, lang: str = "en", **fmt: object) -> str:
+    """The label `key` in `lang`, formatted with `fmt`."""
+    text = LABELS[key][LANGS.index(check_lang(lang))]
+    return text.format(**fmt) if fmt else text
+
+
+def fmt_pct(pct: float | None, lang: str = "en", empty: str = "—") -> str:
+    """A compliance % as the CSV writes it (one decimal, truncated), with the language's decimal mark."""
+    from auditor.report.csvformat import format_compliance_pct  # here: csvformat imports this module
+
+    text = format_compliance_pct(pct)
+    if not text:
+        return empty
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def fmt_hours(hours: float | None, lang: str = "en", empty: str = "—") -> str:
+    """Hours with one decimal (rounded half-even is fine here: these are durations, not a contract)."""
+    if hours is None:
+        return empty
+    text = f"{hours:.1f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def fmt_date(day: dt.date | None, lang: str = "en", empty: str = "") -> str:
+    if day is None:
+        return empty
+    return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
+
+
+def fmt_local(when: dt.datetime, timezone: str, lang: str = "en") -> str:
+    """A run's time as the department reads it: local time in the configured zone."""
+    from zoneinfo import ZoneInfo
+
+    local = when.astimezone(ZoneInfo(timezone))
+    if lang == "vi":
+        return local.strftime("%H:%M %d/%m/%Y")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_short_date(when: dt.datetime, timezone: str, lang: str = "en") -> str:
+    """A run's local date for an axis label: `11-28` / `28/11`."""
+    from zoneinfo import ZoneInfo
+
+    local = when.astimezone(ZoneInfo(timezone))
+    return local.strftime("%d/%m") if lang == "vi" else local.strftime("%m-%d")
+
+
+def verdict_label(verdict: str, lang: str = "en") -> str:
+    return t(f"verdict_{verdict}", lang)
+
+
+def method_label(method: str | None, lang: str = "en") -> str:
+    return t(f"method_{method}", lang) if method else ""
+
+
+def confidence_label(confidence: str | None, lang: str = "en") -> str:
+    return t(f"confidence_{confidence}", lang) if confidence else ""
