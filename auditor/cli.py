@@ -219,9 +219,13 @@ def check(
             targets.append(normalise_url(u).url)
         except UrlError as exc:
             raise UsageError(f"{u!r} is not a URL to check: {exc}") from exc
+    from auditor.sensitive import is_sensitive
+
+    entries = _load_lists(cfg, quiet=False).entries
     if not targets:
-        targets = [e.url for e in _load_lists(cfg, quiet=False).entries]
-    result = asyncio.run(check_provider_urls(cfg, provider, targets))
+        targets = [e.url for e in entries]
+    withheld = {e.url for e in entries if is_sensitive(cfg, e)}  # their content is never read, here neither
+    result = asyncio.run(check_provider_urls(cfg, provider, targets, sensitive=withheld))
     _out().print(render_check(result))
     return ExitStatus.OK if result.measured else ExitStatus.NOT_MEASURED
 
@@ -242,6 +246,7 @@ def report(
     from auditor.report.jsonformat import run_to_json
     from auditor.report.table import render_summary_table, render_violations_table
     from auditor.scoring import is_in_grace, score_run
+    from auditor.sensitive import hidden
     from auditor.store import open_store
 
     cfg = load_config(config)
@@ -252,7 +257,12 @@ def report(
         if run_info is None:
             raise UsageError(f"no run {run_id!r} in the store {cfg.store}" if rid else f"the store {cfg.store} holds no run yet")
         providers = store.providers(run_info.run_id)
+
+        def shown():  # type: ignore[no-untyped-def]
+            return hidden(store.iter_measurements(run_info.run_id), cfg)  # sensitive URLs hashed when asked
+
         scores = score_run(run_info, providers, store.iter_measurements(run_info.run_id),
+                           exclude_urls=frozenset(cfg.must_allow),
                            grace_hours=cfg.grace_hours, timezone=cfg.timezone)
         buf = io.StringIO()
         if fmt is ReportFormat.table:
@@ -262,16 +272,16 @@ def report(
                 if not h.measured:
                     console.print(f"[bold red]{h.provider_id}[/] not measured: {h.reason}", highlight=False)
             console.print(render_violations_table(
-                store.iter_measurements(run_info.run_id), providers,
+                shown(), providers,
                 in_grace=lambda e: is_in_grace(e, run_info.started_at, cfg.grace_hours, cfg.timezone),
             ))
         elif fmt is ReportFormat.csv:
             if measurements:
-                write_measurements_csv(buf, run_info, providers, store.iter_measurements(run_info.run_id))
+                write_measurements_csv(buf, run_info, providers, shown())
             else:
                 write_summary_csv(buf, scores)
         else:
-            doc = run_to_json(run_info, providers, scores, store.iter_measurements(run_info.run_id))
+            doc = run_to_json(run_info, providers, scores, shown())
             buf.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
     finally:
         store.close()

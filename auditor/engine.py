@@ -34,6 +34,7 @@ from auditor.models import (
 from auditor.observations import UrlObservation
 from auditor.report.csvformat import write_run_csvs
 from auditor.scoring import score_run
+from auditor.sensitive import hasher_for, hidden, is_sensitive
 from auditor.store import Store
 from auditor.verdict import inconclusive, judge
 from probes import base, dns
@@ -129,7 +130,8 @@ def build_toolkit(config: Config, provider_ids: Iterable[str] = ()) -> Toolkit:
     def vantage(vid: str, vcfg: VantageConfig, resolvers: Sequence[ResolverAddress], f: FingerprintSet) -> Vantage:
         dialer = make_dialer(vcfg.kind, vcfg.value, loopback_only=config.loopback_only)
         probe = base.ProbeContext(dialer=dialer, timeouts=timeouts, ssl_context=ssl_context)
-        return Vantage(vid, probe, tuple((r.ip, r.port) for r in resolvers), matcher=page_matcher(f))
+        return Vantage(vid, probe, tuple((r.ip, r.port) for r in resolvers), matcher=page_matcher(f),
+                       block_address=lambda ip: f.match_dns_ip(ip) is not None)
 
     kit = Toolkit(config, ssl_context, fps, vantage(CONTROL_ID, config.control.vantage, config.control.resolvers, fps))
     wanted = set(provider_ids)
@@ -276,8 +278,9 @@ async def run_audit(
     finish, then are abandoned; the run is stored and reported as partial.
     """
     observer = observer or NullObserver()
+    hasher_for(config)  # a missing URL-hash key stops the run here, before any probing
     lists = lists if lists is not None else read_lists(config.lists)
-    entries = lists.entries
+    entries = audited_entries(config, lists)
     done: dict[str, set[str]] = {}
     if resume is not None:
         if resume.config_digest != config_digest(config):
@@ -324,15 +327,16 @@ async def run_audit(
     async def one_url(entry: ListEntry) -> None:
         wanted = [pid for pid in healthy if entry.url not in done.get(pid, ())]
         control_obs: UrlObservation | None = None
+        content = not is_sensitive(config, entry)
         if wanted:
             async with limit:
-                control_obs = await measure_url(kit.control, entry.url)
+                control_obs = await measure_url(kit.control, entry.url, content=content)
             store.record_control(run.run_id, entry.url, control_obs.to_dict())
 
         async def at(pid: str) -> None:
             assert control_obs is not None
             async with limit:
-                obs = await measure_url(kit.providers[pid], entry.url, control_obs)
+                obs = await measure_url(kit.providers[pid], entry.url, control_obs, content=content)
             judgement = await confirm_silence(judge(obs, control_obs, kit.dns_fingerprint(pid)), monitors[pid])
             record(pid, entry, judgement, {"provider": obs.to_dict()})
 
@@ -354,15 +358,31 @@ async def run_audit(
     run = replace(run, status=status, finished_at=finished)
     healths = [health[p.id] for p in provider_cfgs]
     scores = score_run(
-        run, healths, store.iter_measurements(run.run_id), grace_hours=config.grace_hours, timezone=config.timezone
+        run, healths, store.iter_measurements(run.run_id), grace_hours=config.grace_hours, timezone=config.timezone,
+        exclude_urls=frozenset(config.must_allow),
     )
     paths: tuple[Path, ...] = ()
     if out_dir is not None:
         paths = write_run_csvs(
-            out_dir, run, healths, lambda: store.iter_measurements(run.run_id), scores, partial=not completed
+            out_dir, run, healths, lambda: hidden(store.iter_measurements(run.run_id), config), scores,
+            partial=not completed,
         )
     observer.run_finished(run, scores)
     return AuditResult(run, tuple(healths), tuple(scores), lists, paths)
+
+
+def audited_entries(config: Config, lists: ListSet) -> list[ListEntry]:
+    """The list entries, then the must-block and must-allow URLs that no list holds (measured every run)."""
+    from auditor.urls import normalise_url
+
+    entries = list(lists.entries)
+    seen = {e.url for e in entries}
+    for name, urls in (("must-block", config.must_block), ("must-allow", config.must_allow)):
+        for i, url in enumerate(urls):
+            if url not in seen:
+                seen.add(url)
+                entries.append(ListEntry(url=url, host=normalise_url(url).host, list_name=name, line=i + 1))
+    return entries
 
 
 def find_unfinished(store: Store) -> RunInfo | None:
@@ -452,7 +472,9 @@ class ProviderCheck:
     results: tuple[UrlCheck, ...]
 
 
-async def check_provider_urls(config: Config, provider_id: str, urls: Sequence[str]) -> ProviderCheck:
+async def check_provider_urls(
+    config: Config, provider_id: str, urls: Sequence[str], sensitive: frozenset[str] | set[str] = frozenset()
+) -> ProviderCheck:
     """What an analyst runs by hand: health, then every URL at control and at the provider, judged.
     The URLs are measured even when the provider is unhealthy, so the analyst sees why; the judgement then
     says it would not count."""
@@ -465,8 +487,9 @@ async def check_provider_urls(config: Config, provider_id: str, urls: Sequence[s
         measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
 
     async def one(url: str) -> UrlCheck:
-        control_obs = await measure_url(kit.control, url)
-        obs = await measure_url(v, url, control_obs)
+        content = url not in sensitive
+        control_obs = await measure_url(kit.control, url, content=content)
+        obs = await measure_url(v, url, control_obs, content=content)
         j = judge(obs, control_obs, kit.dns_fingerprint(provider_id))
         if not measured:
             j = inconclusive("provider.not_measured", f"provider not measured: {reason} (would be: {j.verdict}, {j.rule})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -39,6 +40,7 @@ class Vantage:
     max_hops: int = 10
     retries: int = 1  # extra attempts for a timeout
     dial_non_public: bool = False  # dial private/loopback destinations (unit tests only)
+    block_address: Callable[[str], bool] | None = None  # a known block-page address (its page may be read)
     _dns_cache: dict[str, asyncio.Future[DnsLookup]] = field(default_factory=dict, repr=False)
 
     @property
@@ -50,10 +52,16 @@ class Vantage:
         return self.probe.dialer.kind
 
 
-async def measure_url(v: Vantage, url: str, control: UrlObservation | None = None) -> UrlObservation:
+async def measure_url(
+    v: Vantage, url: str, control: UrlObservation | None = None, *, content: bool = True
+) -> UrlObservation:
     """Follow `url` hop by hop. With `control`, also check what only makes sense beside it: whether a
     differing address holds a valid certificate for the name, and whether the content is reachable on the
-    control's addresses through this vantage (DNS-only blocking)."""
+    control's addresses through this vantage (DNS-only blocking).
+
+    `content=False` (a sensitive entry): over https no HTTP request is sent (DNS, TCP and the handshake
+    decide); over http only the status line and headers are read, except from a known block-page address
+    or after a redirect that matched a block-page fingerprint, where the page is the provider's own."""
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     hops: list[HopObservation] = []
@@ -73,12 +81,18 @@ async def measure_url(v: Vantage, url: str, control: UrlObservation | None = Non
             break
         seen.add(target.url)
         control_hop = _matching_hop(control, len(hops), target.url)
-        hop = await _measure_hop(v, target, control_hop)
+        block_redirect = bool(hops and hops[-1].http and hops[-1].http.fingerprints)
+        hop = await _measure_hop(v, target, control_hop, content=content or block_redirect)
         hops.append(hop)
         location = hop.http.location if hop.http and hop.http.status in REDIRECT_STATUSES else ""
         if not location:
             break
-        current = urljoin(target.url, location)
+        try:
+            current = urljoin(target.url, location)
+        except ValueError as exc:  # a hostile Location such as "http://[::1" makes urljoin raise
+            hops.append(HopObservation(url=location[:2048], scheme="", host="", port=0,
+                                       not_followed=f"invalid redirect URL: {exc}"))
+            break
         if not current.lower().startswith(("http://", "https://")):
             hops.append(HopObservation(url=current[:2048], scheme="", host="", port=0, not_followed="not http(s)"))
             break
@@ -87,7 +101,8 @@ async def measure_url(v: Vantage, url: str, control: UrlObservation | None = Non
     if control is not None and control.hops and first.dns is not None and control.hops[0].dns is not None:
         control_addresses = set(control.hops[0].dns.addresses)
         if control_addresses and not control_addresses & set(first.addresses):
-            depth = await _measure_hop(v, normalise_url(url), None, forced=tuple(control.hops[0].dns.addresses))
+            depth = await _measure_hop(v, normalise_url(url), None, forced=tuple(control.hops[0].dns.addresses),
+                                       content=content)
     vantage_failure = next(
         (e.tcp.error for h in hops for e in h.endpoints if e.tcp.failure == base.VANTAGE_UNAVAILABLE), ""
     ) or next(
@@ -121,7 +136,8 @@ def _is_address(host: str) -> bool:
 
 
 async def _measure_hop(
-    v: Vantage, target, control_hop: HopObservation | None, forced: tuple[str, ...] = ()  # type: ignore[no-untyped-def]
+    v: Vantage, target, control_hop: HopObservation | None, forced: tuple[str, ...] = (),  # type: ignore[no-untyped-def]
+    *, content: bool = True,
 ) -> HopObservation:
     host = target.host.strip("[]")
     lookup: DnsLookup | None = None
@@ -142,11 +158,12 @@ async def _measure_hop(
     result = None
     attempts = 0
     for ip in dialable[:MAX_ADDRESSES_TRIED]:
-        endpoint, result, attempts = await _fetch(v, ip, target)
+        endpoint, result, attempts = await _fetch(v, ip, target, content)
         endpoints.append(endpoint)
         if result is not None or endpoint.tcp.failure == base.VANTAGE_UNAVAILABLE:
             break
-    hop = _replace(hop, endpoints=tuple(endpoints), http=result, http_attempts=attempts)
+    withheld = not content and target.scheme == "https"
+    hop = _replace(hop, endpoints=tuple(endpoints), http=result, http_attempts=attempts, content_withheld=withheld)
     if (
         target.scheme == "http"
         and control_hop is not None
@@ -168,8 +185,11 @@ def _replace(hop: HopObservation, **changes) -> HopObservation:  # type: ignore[
     return replace(hop, **changes)
 
 
-async def _fetch(v: Vantage, ip: str, target) -> tuple[EndpointObservation, base.HttpObservation | None, int]:  # type: ignore[no-untyped-def]
-    """Connect (TLS for https) and GET; a timeout at any step is retried once."""
+async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[EndpointObservation, base.HttpObservation | None, int]:  # type: ignore[no-untyped-def]
+    """Connect (TLS for https) and GET; a timeout at any step is retried once. Without `content`, https stops
+    after the handshake and http reads the headers only (unless `ip` is a known block-page address)."""
+    https = target.scheme == "https"
+    read_body = content or (v.block_address is not None and v.block_address(ip))
     host_header = target.host if target.port == (443 if target.scheme == "https" else 80) else f"{target.host}:{target.port}"
     attempts = 0
     endpoint: EndpointObservation | None = None
@@ -181,7 +201,11 @@ async def _fetch(v: Vantage, ip: str, target) -> tuple[EndpointObservation, base
             if endpoint.failure != base.TIMEOUT:
                 break
             continue
-        result = await http.get(v.probe, stream[0], stream[1], host_header, target.path_query, v.matcher)
+        if https and not read_body:
+            stream[1].close()  # the handshake proved who answers; no request for content
+            break
+        result = await http.get(v.probe, stream[0], stream[1], host_header, target.path_query, v.matcher,
+                                read_body=read_body)
         if result.failure != base.TIMEOUT:
             break
     assert endpoint is not None

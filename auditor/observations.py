@@ -76,6 +76,7 @@ class HopObservation:
     http_attempts: int = 0
     not_followed: str = ""  # why this redirect target was recorded but not fetched
     tls_check: EndpointObservation | None = None  # for http://: does the address hold a valid cert on 443?
+    content_withheld: bool = False  # a sensitive entry over https: no HTTP request was sent at all
 
     @property
     def addresses(self) -> tuple[str, ...]:

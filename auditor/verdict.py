@@ -169,6 +169,12 @@ def _judge_hop(p: HopObservation, c: HopObservation, i: int) -> Judgement | None
         return _control_unreachable(c, where, p)
 
     # HTTP
+    if p.content_withheld and p_conn is not None and p_conn.tls is not None and p_conn.tls.failure is None:
+        return accessible(
+            "tls.valid_handshake",
+            f"{where}valid TLS handshake for {p.host} at {p_conn.ip} (certificate issued by {_issuer(p_conn)}); "
+            "no content requested (sensitive entry)",
+        )
     ph, ch = p.http, c.http
     if ph is None or ph.failure:
         if ch is None or ch.failure:
@@ -355,6 +361,8 @@ def same_page(a: HttpObservation, b: HttpObservation) -> bool:
     with status 200 and a similar size does not slip through."""
     if a.status != b.status:
         return False
+    if not (a.body_read and b.body_read):
+        return _same_headers(a, b)
     if a.body_sha256 == b.body_sha256:
         return True
     ta, tb = a.title.casefold(), b.title.casefold()
@@ -362,6 +370,22 @@ def same_page(a: HttpObservation, b: HttpObservation) -> bool:
     if ta or tb:
         return ta == tb and ratio > 0.3
     return ratio > 0.7
+
+
+def _same_headers(a: HttpObservation, b: HttpObservation) -> bool:
+    """Without content (a sensitive entry): same status (checked), same kind of content, same server software,
+    and declared lengths within 30 % when both are given."""
+    ha, hb = dict(a.headers), dict(b.headers)
+
+    def kind(h: dict[str, str]) -> str:
+        return h.get("content-type", "").split(";")[0].strip().lower()
+
+    if kind(ha) != kind(hb) or ha.get("server", "") != hb.get("server", ""):
+        return False
+    la, lb = a.declared_length, b.declared_length
+    if la is not None and lb is not None and max(la, lb) > 0:
+        return min(la, lb) / max(la, lb) > 0.7
+    return True
 
 
 def _length_ratio(a: HttpObservation, b: HttpObservation) -> float:
@@ -377,7 +401,10 @@ def _redirect_target(h: HopObservation) -> str:
     if h.http and h.http.status in range(300, 400) and h.http.location:
         from urllib.parse import urljoin
 
-        return urljoin(h.url, h.http.location)
+        try:
+            return urljoin(h.url, h.http.location)
+        except ValueError:  # a malformed Location ("http://[::1"): compared as written
+            return h.http.location
     return ""
 
 
@@ -429,6 +456,9 @@ def _issuer(e: EndpointObservation) -> str:
 def _page(h: HttpObservation | None) -> str:
     if h is None:
         return "no response"
+    if not h.body_read:
+        size = f", {h.declared_length} B declared" if h.declared_length is not None else ""
+        return f"HTTP {h.status}{size} (headers only: sensitive entry)"
     title = f" '{h.title[:60]}'" if h.title else ""
     size = f"{h.body_length}{'+' if h.truncated else ''} B"
     return f"HTTP {h.status}{title}, {size}"

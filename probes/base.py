@@ -130,4 +130,5 @@ class HttpObservation:
     elapsed_ms: float = 0.0
     error: str = ""
     interrupted_after_request: bool = False  # the failure came after the request was sent
+    body_read: bool = True  # False: status and headers only (a sensitive entry: its content is never read)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)

@@ -19,6 +19,7 @@ import time
 import unicodedata
 import zlib
 from collections.abc import Callable, Sequence
+from typing import AnyStr
 
 import h11
 
@@ -35,7 +36,10 @@ TITLE_CHARS = 160
 # (body_text, all_headers, location) -> (block-page fingerprint ids, false-positive ids)
 PageMatcher = Callable[[str, Sequence[tuple[str, str]], str], tuple[tuple[str, ...], tuple[str, ...]]]
 
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
+_TITLE_OPEN = re.compile(r"<title", re.I)
+_TITLE_CLOSE = re.compile(r"</title", re.I)
+_TITLE_OPEN_B = re.compile(rb"<title", re.I)
+_TITLE_CLOSE_B = re.compile(rb"</title", re.I)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.I)
 _CT_CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9_\-]+)", re.I)
 
@@ -47,7 +51,9 @@ async def get(
     host_header: str,
     target: str,
     matcher: PageMatcher | None = None,
+    read_body: bool = True,
 ) -> base.HttpObservation:
+    """GET `target`; with `read_body` False, stop at the headers: not one byte of content is read."""
     start = time.monotonic()
     conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=HEADER_LIMIT)
     sent = False
@@ -80,6 +86,8 @@ async def get(
                     continue
                 if isinstance(event, h11.Response):
                     response = event
+                    if not read_body:
+                        break
                     body.set_encoding(_header(event.headers, "content-encoding"))
                 elif isinstance(event, h11.Data):
                     if body.feed(bytes(event.data)):
@@ -92,7 +100,8 @@ async def get(
         body.truncated = True  # a slow body: judge on what came in time
     except h11.RemoteProtocolError as exc:
         if response is None:
-            return _failed(base.HTTP_PROTOCOL_ERROR, f"invalid HTTP response: {exc}", start, sent)
+            return _failed(base.HTTP_PROTOCOL_ERROR, f"invalid HTTP response: {protocol_error_text(exc)}", start,
+                           sent)
     except (OSError, EOFError) as exc:
         if response is None:
             return _failed(os_error_failure(exc), str(exc) or type(exc).__name__, start, sent)
@@ -104,7 +113,20 @@ async def get(
     finally:
         writer.close()
     assert response is not None
+    if not read_body:
+        return _observe_headers(response, start, matcher)
     return _observe(response, body, start, matcher)
+
+
+_QUOTED_BYTES = re.compile(r"""[: ]*\b(?:bytearray\()?b['"].*""", re.S)
+
+
+def protocol_error_text(exc: h11.ProtocolError) -> str:
+    """h11's message without the server's bytes it quotes (`illegal status line: bytearray(b'...')`): that
+    line can be up to the header limit of anything, e.g. a bare page sent without a status line (HTTP/0.9
+    style, or a block page injected as is), and no response body is ever stored."""
+    text, n = _QUOTED_BYTES.subn("", str(exc))
+    return f"{text} (the offending bytes are not kept)" if n else text
 
 
 def _failed(failure: str, error: str, start: float, sent: bool) -> base.HttpObservation:
@@ -143,6 +165,27 @@ def _observe(response: h11.Response, body: _BoundedBody, start: float, matcher: 
         false_positives=false_positives,
         elapsed_ms=_ms(start),
         error=body.error,
+    )
+
+
+def _observe_headers(response: h11.Response, start: float, matcher: PageMatcher | None) -> base.HttpObservation:
+    """Status and headers only; header and redirect fingerprints still apply (they are not content)."""
+    all_headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in response.headers]
+    location = _header(response.headers, "location")
+    fingerprints: tuple[str, ...] = ()
+    if matcher is not None:
+        fingerprints, _ = matcher("", all_headers, location)
+    declared = _header(response.headers, "content-length")
+    return base.HttpObservation(
+        failure=None,
+        status=response.status_code,
+        reason=response.reason.decode("latin-1", "replace")[:80],
+        headers=tuple((k, v[:256]) for k, v in all_headers if k in KEPT_HEADERS),
+        location=location[:2048],
+        declared_length=int(declared) if declared.isdigit() else None,
+        fingerprints=fingerprints,
+        elapsed_ms=_ms(start),
+        body_read=False,
     )
 
 
@@ -195,23 +238,40 @@ def decode_text(content: bytes, content_type: str) -> str:
         m2 = _META_CHARSET.search(content[:4096])
         if m2:
             charset = m2.group(1).decode("ascii", "replace")
-    for enc in (charset, "utf-8"):
-        if not enc:
-            continue
+    if charset:
         try:
-            return content.decode(enc, "replace")
-        except LookupError:
-            continue
+            return content.decode(charset, "replace")
+        except (LookupError, UnicodeError):
+            # the server names the charset: an unknown one, or a codec that cannot decode with "replace"
+            # ("undefined" always raises, "idna" and "punycode" refuse errors="replace")
+            pass
     return content.decode("utf-8", "replace")
 
 
 def extract_title(content: bytes, text: str) -> str:
-    if not _TITLE.search(content[:65536]):
+    if _title_span(content[:65536], _TITLE_OPEN_B, _TITLE_CLOSE_B) is None:
         return ""
-    m = re.search(r"<title[^>]*>(.*?)</title", text, re.I | re.S)
-    if not m:
+    span = _title_span(text, _TITLE_OPEN, _TITLE_CLOSE)
+    if span is None:
         return ""
-    return clean_text(m.group(1))
+    return clean_text(text[span[0] : span[1]])
+
+
+def _title_span(s: AnyStr, opening: re.Pattern[AnyStr], closing: re.Pattern[AnyStr]) -> tuple[int, int] | None:
+    """Where the first `<title ...>` element's text is, like `<title[^>]*>(.*?)</title` but in linear time:
+    that pattern backtracks quadratically on a page of many `<title>` without a closing tag (64 KiB of
+    them took 3 s, freezing the event loop, so every other probe in flight timed out). Only the first
+    `<title` matters: if it has no `>` or no `</title` after it, no later one has either."""
+    m = opening.search(s)
+    if m is None:
+        return None
+    gt = s.find(">", m.end()) if isinstance(s, str) else s.find(b">", m.end())
+    if gt < 0:
+        return None
+    end = closing.search(s, gt + 1)
+    if end is None:
+        return None
+    return gt + 1, end.start()
 
 
 def clean_text(raw: str) -> str:

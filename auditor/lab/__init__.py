@@ -117,6 +117,7 @@ class Lab:
         rogue_ca.issue_cert(*scenario.BADCERT_SITES).configure_cert(bad_ctx)
         web = WebServer(scenario.lab_sites(), {n: bad_ctx for n in scenario.BADCERT_SITES}, default_ctx)
         await web.start()
+        self.web = web
         self._servers.append(web)
 
         sinkhole_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

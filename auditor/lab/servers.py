@@ -93,7 +93,9 @@ class _Server:
                 connections.discard(task)
 
         extra = {"ssl": ssl_ctx, "ssl_handshake_timeout": 5} if ssl_ctx is not None else {}
-        self.server = await asyncio.start_server(guarded, LOOPBACK, 0, **extra)
+        # a deep accept queue: with asyncio's default of 100, a burst of connections overflows it and the
+        # kernel drops SYNs, which the client retransmits a second later (a lab artefact, not a filter)
+        self.server = await asyncio.start_server(guarded, LOOPBACK, 0, backlog=4096, **extra)
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -144,6 +146,7 @@ class WebServer(_Server):
         self.https = _Server()
         self.http_port = 0
         self.https_port = 0
+        self.requests: dict[str, int] = {}  # host -> HTTP requests served (tests: was content asked for?)
 
     async def start(self) -> None:
         self.http_port = await self._listen(self._serve)
@@ -162,6 +165,7 @@ class WebServer(_Server):
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await read_request_head(reader)
         host, _path = request_host_and_path(head)
+        self.requests[host] = self.requests.get(host, 0) + 1
         site = self.sites.get(host)
         if site is None:
             writer.write(http_response(404, "Not Found", b"<html><title>Not found</title></html>"))
