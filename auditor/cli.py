@@ -92,8 +92,11 @@ def _load_lists(config: Config, quiet: bool, log=None) -> ListSet:  # type: igno
             log = EventLog(sys.stderr)
         log.warning("lists.skipped", f"{len(lists.issues)} list rows skipped (see `auditor lists validate`)",
                     skipped=len(lists.issues))
+        secret = {str(p) for p in config.sensitive.lists}
         for issue in lists.issues[:20]:
-            log.warning("lists.skipped_row", f"  {issue}")
+            # a sensitive list's rows never reach a log, not even as an error message quoting them
+            text = f"{issue.file}:{issue.line}: row skipped (sensitive list: details withheld)" if issue.file in secret else str(issue)
+            log.warning("lists.skipped_row", f"  {text}")
     if not lists.entries:
         raise UsageError("the reference lists hold no valid URL: nothing to audit")
     return lists

@@ -108,3 +108,25 @@ def test_missing_hash_key_stops_before_probing(tmp_path: Path, lab_run, monkeypa
     monkeypatch.delenv("AUDITOR_URL_KEY", raising=False)
     result = CliRunner().invoke(app, ["run", "-c", str(path), "--quiet"])
     assert result.exit_code == 2 and "AUDITOR_URL_KEY" in result.output
+
+
+def test_logs_never_quote_a_sensitive_list(tmp_path: Path, lab_run) -> None:
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("url,category_code\nhttp://open-case.example/,XED\nnot a url at all secret-marker,XED\n",
+                      encoding="utf-8")
+    text = lab_run.lab.config_path.read_text(encoding="utf-8").replace(
+        f"lists:\n- {lab_run.lab.list_path}", f"lists:\n- {secret}\n- {lab_run.lab.list_path}")
+    text = text.replace(f"store: sqlite:///{lab_run.lab.workdir / 'lab.db'}", f"store: sqlite:///{tmp_path / 'a.db'}")
+    text += f"sensitive:\n  lists: [{secret}]\n"
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    log = tmp_path / "run.log"
+    result = CliRunner().invoke(app, ["run", "-c", str(path), "--provider", "mobifone", "--log-file", str(log)])
+    assert result.exit_code == 0, result.output
+    logged = log.read_text(encoding="utf-8")
+    assert f"{secret}:3: row skipped (sensitive list: details withheld)" in logged
+    assert "secret-marker" not in logged and "open-case" not in logged
