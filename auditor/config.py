@@ -99,6 +99,14 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Politeness toward the networks being measured: they serve real users."""
+
+    resolver_qps: float = 100.0  # queries per second to each resolver, from each vantage (0: no limit)
+    per_destination: int = 8  # connections at once to one address, from each vantage (0: no limit)
+
+
+@dataclass(frozen=True)
 class SensitiveConfig:
     """Entries whose content must never be read, and whose URLs outputs may hide behind a keyed hash."""
 
@@ -133,6 +141,7 @@ class Config:
     timezone: str = "Asia/Ho_Chi_Minh"  # how list dates (YYYY-MM-DD) are read for the grace period
     loopback_only: bool = False  # network.loopback_only: refuse to dial anything but 127.0.0.0/8 and ::1
     sensitive: SensitiveConfig = SensitiveConfig()
+    limits: LimitsConfig = LimitsConfig()
     must_block: tuple[str, ...] = ()  # benign test URLs seeded into the lists: a provider must block them
     must_allow: tuple[str, ...] = ()  # URLs that must stay reachable: any blocked is over-blocking
     source: Path | None = field(default=None, compare=False)  # the file it came from
@@ -164,8 +173,9 @@ EXAMPLE_FILE = "config.example.yaml"
 TOP_KEYS = (
     "province", "store", "output_dir", "lists", "canaries", "control", "providers",
     "fingerprints", "timeouts", "concurrency", "tls", "grace_hours", "timezone", "network",
-    "sensitive", "must_block", "must_allow",
+    "limits", "sensitive", "must_block", "must_allow",
 )  # fmt: skip
+LIMITS_KEYS = ("resolver_qps", "per_destination")
 SENSITIVE_KEYS = ("lists", "categories", "hash_urls", "hash_key_env", "hash_key")
 CONTROL_KEYS = ("resolvers", "vantage")
 PROVIDER_KEYS = ("id", "name", "asn", "resolvers", "vantage", "fingerprints")
@@ -557,6 +567,7 @@ class _Checker:
         timezone = self.timezone(top.get("timezone"), "timezone")
         loopback_only = self.network(top.get("network"), "network")
         sensitive = self.sensitive(top.get("sensitive"), "sensitive", lists)
+        limits = self.limits(top.get("limits"), "limits")
         must_block = self.url_list(top, "must_block")
         must_allow = self.url_list(top, "must_allow")
 
@@ -578,6 +589,7 @@ class _Checker:
             timezone=timezone,
             loopback_only=loopback_only,
             sensitive=sensitive,
+            limits=limits,
             must_block=must_block,
             must_allow=must_allow,
         )
@@ -670,6 +682,23 @@ class _Checker:
         items = self.sequence(value, "canaries", example)
         urls = [self.web_url(item, f"canaries[{i}]") for i, item in enumerate(items or ())]
         return tuple(u for u in urls if u is not None)
+
+    def limits(self, value: object, path: str) -> LimitsConfig:
+        if value is None:
+            return LimitsConfig()
+        found = self.mapping(value, path, LIMITS_KEYS, "{resolver_qps: 100, per_destination: 8}")
+        if found is None:
+            return LimitsConfig()
+        qps, per_destination = LimitsConfig.resolver_qps, LimitsConfig.per_destination
+        if found.get("resolver_qps") is not None:
+            got = self.number(found["resolver_qps"], f"{path}.resolver_qps", 0, 100_000,
+                              "must be queries per second, 0 or more (0: no limit), e.g. 100")
+            qps = qps if got is None else float(got)
+        if found.get("per_destination") is not None:
+            got = self.integer(found["per_destination"], f"{path}.per_destination", 0, 10_000,
+                               "must be a whole number of connections, 0 or more (0: no limit), e.g. 8")
+            per_destination = per_destination if got is None else got
+        return LimitsConfig(qps, per_destination)
 
     def url_list(self, top: dict[Any, Any], key: str) -> tuple[str, ...]:
         """An optional list of http(s) URLs, normalised (so they match list entries)."""

@@ -20,6 +20,7 @@ from typing import Protocol
 from auditor.config import Config, ResolverAddress, VantageConfig
 from auditor.errors import UsageError
 from auditor.fingerprints import FingerprintSet
+from auditor.limits import KeyedLimits
 from auditor.lists import ListSet, read_lists
 from auditor.measure import Vantage, measure_url
 from auditor.models import (
@@ -131,7 +132,8 @@ def build_toolkit(config: Config, provider_ids: Iterable[str] = ()) -> Toolkit:
         dialer = make_dialer(vcfg.kind, vcfg.value, loopback_only=config.loopback_only)
         probe = base.ProbeContext(dialer=dialer, timeouts=timeouts, ssl_context=ssl_context)
         return Vantage(vid, probe, tuple((r.ip, r.port) for r in resolvers), matcher=page_matcher(f),
-                       block_address=lambda ip: f.match_dns_ip(ip) is not None)
+                       block_address=lambda ip: f.match_dns_ip(ip) is not None,
+                       limits=KeyedLimits(config.limits.resolver_qps, config.limits.per_destination))
 
     kit = Toolkit(config, ssl_context, fps, vantage(CONTROL_ID, config.control.vantage, config.control.resolvers, fps))
     wanted = set(provider_ids)

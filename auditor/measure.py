@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
+from auditor.limits import KeyedLimits
 from auditor.observations import (
     DnsLookup,
     EndpointObservation,
@@ -41,6 +42,7 @@ class Vantage:
     retries: int = 1  # extra attempts for a timeout
     dial_non_public: bool = False  # dial private/loopback destinations (unit tests only)
     block_address: Callable[[str], bool] | None = None  # a known block-page address (its page may be read)
+    limits: KeyedLimits = field(default_factory=KeyedLimits)  # per-resolver qps, per-destination connections
     _dns_cache: dict[str, asyncio.Future[DnsLookup]] = field(default_factory=dict, repr=False)
 
     @property
@@ -196,16 +198,17 @@ async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[End
     result: base.HttpObservation | None = None
     for _ in range(1 + v.retries):
         attempts += 1
-        endpoint, stream = await connect_endpoint(v, ip, target.port, target.host, tls_required=target.scheme == "https")
-        if stream is None:
-            if endpoint.failure != base.TIMEOUT:
+        async with v.limits.destination(ip):
+            endpoint, stream = await connect_endpoint(v, ip, target.port, target.host, tls_required=https)
+            if stream is None:
+                if endpoint.failure != base.TIMEOUT:
+                    break
+                continue
+            if https and not read_body:
+                stream[1].close()  # the handshake proved who answers; no request for content
                 break
-            continue
-        if https and not read_body:
-            stream[1].close()  # the handshake proved who answers; no request for content
-            break
-        result = await http.get(v.probe, stream[0], stream[1], host_header, target.path_query, v.matcher,
-                                read_body=read_body)
+            result = await http.get(v.probe, stream[0], stream[1], host_header, target.path_query, v.matcher,
+                                    read_body=read_body)
         if result.failure != base.TIMEOUT:
             break
     assert endpoint is not None
@@ -253,6 +256,11 @@ _NO_REPLY = frozenset(
 )
 
 
+async def _polite_query(v: Vantage, ip: str, port: int, name: str, qtype: str) -> base.DnsObservation:
+    await v.limits.resolver_turn(f"{ip}:{port}")
+    return await dns.query(v.probe, ip, port, name, qtype)
+
+
 async def _resolve(v: Vantage, name: str) -> DnsLookup:
     queries: list[base.DnsObservation] = []
     attempts = 0
@@ -261,7 +269,7 @@ async def _resolve(v: Vantage, name: str) -> DnsLookup:
         timed_out = False
         for ip, port in v.resolvers:
             a, aaaa = await asyncio.gather(
-                dns.query(v.probe, ip, port, name, "A"), dns.query(v.probe, ip, port, name, "AAAA")
+                _polite_query(v, ip, port, name, "A"), _polite_query(v, ip, port, name, "AAAA")
             )
             queries += [a, aaaa]
             if a.failure in _NO_REPLY and not aaaa.addresses:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from auditor.config import (
     CONTROL_KEYS,
     FINGERPRINT_KEYS,
+    LIMITS_KEYS,
     NETWORK_KEYS,
     PROVIDER_KEYS,
     SENSITIVE_KEYS,
@@ -293,6 +294,7 @@ def test_example_config_shows_every_key() -> None:
     assert set(data["tls"]) == set(TLS_KEYS)
     assert set(data["network"]) == set(NETWORK_KEYS)
     assert set(data["sensitive"]) == set(SENSITIVE_KEYS)
+    assert set(data["limits"]) == set(LIMITS_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -741,7 +743,7 @@ def test_no_network_io(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 KEY_NAMES = sorted(
     set(TOP_KEYS + CONTROL_KEYS + PROVIDER_KEYS + VANTAGE_KEYS + FINGERPRINT_KEYS + TIMEOUT_KEYS + TLS_KEYS
-        + NETWORK_KEYS + SENSITIVE_KEYS)
+        + NETWORK_KEYS + SENSITIVE_KEYS + LIMITS_KEYS)
 )  # fmt: skip
 SCALARS = st.one_of(
     st.none(),

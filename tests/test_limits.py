@@ -1,0 +1,77 @@
+"""Politeness limits: spacing of queries per resolver, connections at once per destination."""
+
+from __future__ import annotations
+
+import asyncio
+
+from auditor.limits import KeyedLimits, RateLimiter
+
+
+def test_rate_limiter_spaces_acquisitions_evenly() -> None:
+    async def go() -> list[float]:
+        limiter = RateLimiter(50)  # one every 20 ms
+        loop = asyncio.get_running_loop()
+        stamps = []
+        for _ in range(6):
+            await limiter.acquire()
+            stamps.append(loop.time())
+        return stamps
+
+    stamps = asyncio.run(go())
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert all(g >= 0.019 for g in gaps), gaps  # never faster than the rate (a lower bound, not a speed target)
+
+
+def test_concurrent_callers_share_one_resolver_budget_but_not_another() -> None:
+    async def go() -> tuple[float, float]:
+        limits = KeyedLimits(resolver_qps=20)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await asyncio.gather(*(limits.resolver_turn("1.2.3.4:53") for _ in range(5)))
+        one = loop.time() - t0
+        t1 = loop.time()
+        await asyncio.gather(*(limits.resolver_turn(f"10.0.0.{i}:53") for i in range(5)))
+        return one, loop.time() - t1
+
+    same, different = asyncio.run(go())
+    assert same >= 0.19  # 5 queries at 20/s to one resolver: the 5th waits 4 intervals
+    assert different < same  # separate resolvers do not wait for each other
+
+
+def test_per_destination_slots() -> None:
+    async def go() -> dict[str, int]:
+        limits = KeyedLimits(per_destination=2)
+        active: dict[str, int] = {}
+        peak: dict[str, int] = {}
+
+        async def use(ip: str) -> None:
+            async with limits.destination(ip):
+                active[ip] = active.get(ip, 0) + 1
+                peak[ip] = max(peak.get(ip, 0), active[ip])
+                await asyncio.sleep(0.01)
+                active[ip] -= 1
+
+        await asyncio.gather(*(use("45.76.0.1") for _ in range(6)), *(use("45.76.0.2") for _ in range(3)))
+        return peak
+
+    assert asyncio.run(go()) == {"45.76.0.1": 2, "45.76.0.2": 2}
+
+
+def test_zero_means_no_limit() -> None:
+    async def go() -> int:
+        limits = KeyedLimits(0, 0)
+        active = peak = 0
+
+        async def use() -> None:
+            nonlocal active, peak
+            await limits.resolver_turn("r")
+            async with limits.destination("d"):
+                active += 1
+                peak = max(peak, active)
+                await asyncio.sleep(0.01)
+                active -= 1
+
+        await asyncio.gather(*(use() for _ in range(10)))
+        return peak
+
+    assert asyncio.run(go()) == 10
