@@ -140,6 +140,7 @@ class Config:
     grace_hours: float = 24.0
     timezone: str = "Asia/Ho_Chi_Minh"  # how list dates (YYYY-MM-DD) are read for the grace period
     loopback_only: bool = False  # network.loopback_only: refuse to dial anything but 127.0.0.0/8 and ::1
+    allow_private_destinations: bool = False  # network.allow_private_destinations: dial non-public answers
     sensitive: SensitiveConfig = SensitiveConfig()
     limits: LimitsConfig = LimitsConfig()
     must_block: tuple[str, ...] = ()  # benign test URLs seeded into the lists: a provider must block them
@@ -183,7 +184,7 @@ VANTAGE_KEYS = ("source_address", "interface", "proxy")
 FINGERPRINT_KEYS = ("dns_ips", "body_patterns", "redirect_hosts", "files")
 TIMEOUT_KEYS = ("dns", "connect", "tls", "http")
 TLS_KEYS = ("extra_ca_file",)
-NETWORK_KEYS = ("loopback_only",)
+NETWORK_KEYS = ("loopback_only", "allow_private_destinations")
 
 MAX_TIMEOUT = 300  # seconds: a single probe step stuck longer than this would stall the nightly run
 MAX_CONCURRENCY = 10_000
@@ -565,7 +566,7 @@ class _Checker:
                 "must be a number of hours, 0 or more, e.g. 24",
             )
         timezone = self.timezone(top.get("timezone"), "timezone")
-        loopback_only = self.network(top.get("network"), "network")
+        loopback_only, allow_private = self.network(top.get("network"), "network")
         sensitive = self.sensitive(top.get("sensitive"), "sensitive", lists)
         limits = self.limits(top.get("limits"), "limits")
         must_block = self.url_list(top, "must_block")
@@ -588,6 +589,7 @@ class _Checker:
             grace_hours=grace_hours,
             timezone=timezone,
             loopback_only=loopback_only,
+            allow_private_destinations=allow_private,
             sensitive=sensitive,
             limits=limits,
             must_block=must_block,
@@ -1195,17 +1197,24 @@ class _Checker:
             return default
         return name
 
-    def network(self, value: object, path: str) -> bool:
+    def network(self, value: object, path: str) -> tuple[bool, bool]:
+        """(loopback_only, allow_private_destinations)"""
         if value is None:
-            return False
+            return False, False
         network = self.mapping(value, path, NETWORK_KEYS, "{loopback_only: false}")
-        if network is None or network.get("loopback_only") is None:
-            return False
-        flag = network["loopback_only"]
-        if not isinstance(flag, bool):
-            self.add(f"{path}.loopback_only", f"must be true or false (without quotes); got {_kind(flag)}")
-            return False
-        return flag
+        if network is None:
+            return False, False
+        flags = []
+        for key in NETWORK_KEYS:
+            flag = network.get(key)
+            if flag is None:
+                flags.append(False)
+            elif not isinstance(flag, bool):
+                self.add(f"{path}.{key}", f"must be true or false (without quotes); got {_kind(flag)}")
+                flags.append(False)
+            else:
+                flags.append(flag)
+        return flags[0], flags[1]
 
 
 def _unknown_key(key: object, allowed: tuple[str, ...]) -> str:

@@ -133,7 +133,8 @@ def build_toolkit(config: Config, provider_ids: Iterable[str] = ()) -> Toolkit:
         probe = base.ProbeContext(dialer=dialer, timeouts=timeouts, ssl_context=ssl_context)
         return Vantage(vid, probe, tuple((r.ip, r.port) for r in resolvers), matcher=page_matcher(f),
                        block_address=lambda ip: f.match_dns_ip(ip) is not None,
-                       limits=KeyedLimits(config.limits.resolver_qps, config.limits.per_destination))
+                       limits=KeyedLimits(config.limits.resolver_qps, config.limits.per_destination),
+                       dial_non_public=config.allow_private_destinations)
 
     kit = Toolkit(config, ssl_context, fps, vantage(CONTROL_ID, config.control.vantage, config.control.resolvers, fps))
     wanted = set(provider_ids)
@@ -197,7 +198,7 @@ async def check_provider(
     v.resolvers = tuple(alive)
     for url, control_obs in control_canaries.items():
         obs = await measure_url(v, url, control_obs)
-        j = judge(obs, control_obs, kit.dns_fingerprint(pid))
+        j = judge(obs, control_obs, kit.dns_fingerprint(pid), private_ok=kit.config.allow_private_destinations)
         if obs.vantage_failure:
             checks.append(f"vantage {v.label}: DOWN ({obs.vantage_failure})")
             return False, f"vantage unreachable: {obs.vantage_failure}", checks
@@ -339,7 +340,7 @@ async def run_audit(
             assert control_obs is not None
             async with limit:
                 obs = await measure_url(kit.providers[pid], entry.url, control_obs, content=content)
-            judgement = await confirm_silence(judge(obs, control_obs, kit.dns_fingerprint(pid)), monitors[pid])
+            judgement = await confirm_silence(judge(obs, control_obs, kit.dns_fingerprint(pid), private_ok=kit.config.allow_private_destinations), monitors[pid])
             record(pid, entry, judgement, {"provider": obs.to_dict()})
 
         await asyncio.gather(*(at(pid) for pid in wanted))
@@ -492,7 +493,7 @@ async def check_provider_urls(
         content = url not in sensitive
         control_obs = await measure_url(kit.control, url, content=content)
         obs = await measure_url(v, url, control_obs, content=content)
-        j = judge(obs, control_obs, kit.dns_fingerprint(provider_id))
+        j = judge(obs, control_obs, kit.dns_fingerprint(provider_id), private_ok=kit.config.allow_private_destinations)
         if not measured:
             j = inconclusive("provider.not_measured", f"provider not measured: {reason} (would be: {j.verdict}, {j.rule})")
         return UrlCheck(url, control_obs, obs, j)

@@ -45,8 +45,14 @@ def inconclusive(rule: str, evidence: str) -> Judgement:
 
 
 def judge(
-    provider: UrlObservation, control: UrlObservation | None, dns_fingerprint: DnsFingerprintLookup | None = None
+    provider: UrlObservation,
+    control: UrlObservation | None,
+    dns_fingerprint: DnsFingerprintLookup | None = None,
+    *,
+    private_ok: bool = False,
 ) -> Judgement:
+    """`private_ok` (config network.allow_private_destinations): private and loopback answers are ordinary
+    addresses, not bogons (an intranet, or a test bed)."""
     if control is None or not control.hops:
         return inconclusive("control.missing", "no control measurement: no verdict without control")
     if control.vantage_failure:
@@ -60,7 +66,7 @@ def judge(
         control_hop = control.hops[i] if i < len(control.hops) else None
         if control_hop is None or control_hop.url != hop.url:
             return _alone(hop, i)
-        decided = _judge_hop(hop, control_hop, i)
+        decided = _judge_hop(hop, control_hop, i, private_ok)
         if decided is not None:
             return _with_depth(decided, provider)
     return inconclusive("internal.no_decision", "measurement ended without a decisive step")
@@ -109,7 +115,7 @@ def _fingerprint(p: UrlObservation, c: UrlObservation, dns_fp: DnsFingerprintLoo
 # --- hop by hop ---------------------------------------------------------------------------------------
 
 
-def _judge_hop(p: HopObservation, c: HopObservation, i: int) -> Judgement | None:
+def _judge_hop(p: HopObservation, c: HopObservation, i: int, private_ok: bool = False) -> Judgement | None:
     """A judgement, or None when this hop redirects the same way at both vantages (judge the next)."""
     where = _where(i, p)
     # DNS
@@ -123,13 +129,13 @@ def _judge_hop(p: HopObservation, c: HopObservation, i: int) -> Judgement | None
             )
         if not p.dns.resolved:
             return _dns_failure_judgement(p, c, where)
-        if not any(is_public_address(a) for a in c.dns.addresses):
+        if not private_ok and not any(is_public_address(a) for a in c.dns.addresses):
             return inconclusive(
                 "control.not_dialed",
                 f"{where}{p.host} resolves to non-public {_addrs(c.dns.addresses)} at control too: a misconfigured "
                 f"site, not blocking (provider: {_addrs(p.dns.addresses)})",
             )
-        if not any(is_public_address(a) for a in p.dns.addresses) and any(
+        if not private_ok and not any(is_public_address(a) for a in p.dns.addresses) and any(
             is_public_address(a) for a in c.dns.addresses
         ):
             return blocked(

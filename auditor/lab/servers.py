@@ -222,6 +222,7 @@ class LabResolver(_Server):
         self.zone = zone
         self.policies = policies or {}
         self.silent = silent  # a dead resolver: accepts, never answers
+        self.peers: set[str] = set()  # source addresses of UDP queries (tests: was the vantage's address used?)
         self.udp_port = 0
         self._udp: asyncio.DatagramTransport | None = None
 
@@ -235,6 +236,7 @@ class LabResolver(_Server):
                 self.transport = transport
 
             def datagram_received(self, data, addr):  # type: ignore[no-untyped-def]
+                resolver.peers.add(addr[0])
                 reply = resolver.answer(data)
                 if reply is not None:
                     self.transport.sendto(reply, addr)
