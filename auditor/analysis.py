@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from auditor.errors import UsageError
@@ -210,9 +210,14 @@ def analyse(
     history_runs: int = 10,
     persistent_after: int = 3,
     max_findings: int = 1000,
+    redact: Callable[[MeasurementRecord], MeasurementRecord] | None = None,
 ) -> RunAnalysis:
     """Everything a report shows about `run_id`, from the store. `must_block`/`must_allow` are normalised
-    URLs (Config.must_block / Config.must_allow)."""
+    URLs (Config.must_block / Config.must_allow).
+
+    `redact` turns a record into what outputs may show (e.g. a sensitive entry's URL replaced by its keyed
+    hash, auditor.sensitive.hide): findings and time-to-block rows carry the redacted URL and evidence,
+    while the analysis itself (must-block / must-allow matching, history) works on the real URLs."""
     if history_runs < 1 or persistent_after < 1 or max_findings < 0:
         raise ValueError("history_runs and persistent_after must be at least 1, max_findings at least 0")
     run = store.get_run(run_id)
@@ -240,18 +245,22 @@ def analyse(
     persistent = _Collected(max_findings)
     canary_failed = _Collected(max_findings)
     overblocked = _Collected(max_findings)
+    shown_urls: dict[str, str] = {}  # real URL -> redacted, only where they differ
     for rec in store.iter_measurements(run_id):
         tally.add(rec)
         pid, e, verdict = rec.provider_id, rec.entry, rec.judgement.verdict
         if pid not in measured:
             continue
+        shown = redact(rec) if redact is not None else rec
+        if shown.entry.url != e.url:
+            shown_urls[e.url] = shown.entry.url
         if e.url in allow_set:
             if verdict is Verdict.BLOCKED:
-                overblocked.add(pid, Finding.of(rec))
+                overblocked.add(pid, Finding.of(shown))
             continue
         if verdict is not Verdict.ACCESSIBLE:
             continue
-        finding = Finding.of(rec)
+        finding = Finding.of(shown)
         streak = streaks.get((pid, e.url))
         if streak is not None and streak.newly_from is not None:
             prev = streak.newly_from
@@ -271,7 +280,7 @@ def analyse(
                 PersistentViolation(finding, streak.runs, streak.since_run_id, started[streak.since_run_id]),
             )
 
-    ttb = tuple(_time_to_block(store, run_id, timezone, allow_set))
+    ttb = tuple(_time_to_block(store, run_id, timezone, allow_set, shown_urls))
     hours: dict[str, list[float]] = {pid: [] for pid in measured}
     for t in ttb:
         if t.hours is not None and t.provider_id in hours:
@@ -362,14 +371,17 @@ def _streaks(
     return out
 
 
-def _time_to_block(store: Store, run_id: str, timezone: str, exclude: frozenset[str]) -> Iterable[TimeToBlock]:
+def _time_to_block(
+    store: Store, run_id: str, timezone: str, exclude: frozenset[str], shown_urls: dict[str, str]
+) -> Iterable[TimeToBlock]:
     for fb in store.first_blocked(run_id):
         if fb.url in exclude:
             continue
         hours = None
         if fb.date_added is not None:
             hours = max(0.0, (fb.started_at - local_midnight(fb.date_added, timezone)) / dt.timedelta(hours=1))
-        yield TimeToBlock(fb.provider_id, fb.url, fb.date_added, fb.run_id, fb.started_at, hours)
+        url = shown_urls.get(fb.url, fb.url)
+        yield TimeToBlock(fb.provider_id, url, fb.date_added, fb.run_id, fb.started_at, hours)
 
 
 def _trends(

@@ -239,3 +239,22 @@ def _run(store: SqliteStore, run_id: str, started: dt.datetime, rows: dict[str, 
             store.record_measurement(MeasurementRecord(run_id, pid, entry, j, started), ordinal=i)
     store.finish_run(run_id, started + dt.timedelta(minutes=5), "complete")
     return run
+
+
+def test_redacted_findings_show_what_outputs_may_show(store) -> None:
+    from dataclasses import replace
+
+    def redact(rec: MeasurementRecord) -> MeasurementRecord:
+        if rec.entry.list_name != "treem":
+            return rec
+        return replace(rec, entry=replace(rec.entry, url="hmac-sha256:" + rec.entry.host[:4]),
+                       judgement=replace(rec.judgement, evidence="(hidden)"))
+
+    a = run_analysis(store, redact=redact)
+    evil = [f for f in a.violations if f.list_name == "treem"]
+    assert {f.url for f in evil} == {"hmac-sha256:evil", "hmac-sha256:foru"}
+    assert all(f.evidence == "(hidden)" for f in evil)
+    assert {v.finding.url for v in a.persistent_violations} >= {"hmac-sha256:evil"}
+    ttb_urls = {t.url for t in a.time_to_block}
+    assert "hmac-sha256:evil" in ttb_urls and fx.EVIL.url not in ttb_urls
+    assert a.provider("fpt").persistent_violations == 2  # the history still follows the real URL
