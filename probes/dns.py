@@ -89,8 +89,14 @@ def _observe(reply: dns.message.Message, resolver: str, qtype: str, transport: s
     failure = _RCODE_FAILURES.get(rcode)
     if failure is None and rcode != dns.rcode.NOERROR:
         failure = base.DNS_OTHER_RCODE
+    error = ""
     if failure is None and not addresses:
         failure = base.DNS_NO_ANSWER
+        if transport == "tcp" and reply.flags & dns.flags.TC:
+            # TC over TCP (RFC 7766 §8: only for a reply over 64 KiB): the resolver says its empty answer is
+            # incomplete, so it is no "no address" answer to call a block on
+            failure = base.DNS_BAD_REPLY
+            error = "truncated reply over TCP with no answer"
     return base.DnsObservation(
         resolver=resolver,
         qtype=qtype,
@@ -100,6 +106,7 @@ def _observe(reply: dns.message.Message, resolver: str, qtype: str, transport: s
         addresses=tuple(addresses),
         cnames=tuple(cnames),
         elapsed_ms=_ms(start),
+        error=error,
     )
 
 
@@ -116,7 +123,10 @@ async def _udp_exchange(sock: socket.socket, q: dns.message.Message, ip: str, po
                 reply = dns.message.from_wire(data, ignore_trailing=True, raise_on_truncation=True)
             except dns.message.Truncated:
                 # a truncated reply may not parse whole: retry over TCP
-                header_only = dns.message.from_wire(data, question_only=True)
+                try:
+                    header_only = dns.message.from_wire(data, question_only=True)
+                except dns.exception.DNSException:
+                    continue  # garbage that happens to have the TC bit set: skipped like any other garbage
                 if q.is_response(header_only):
                     header_only.flags |= dns.flags.TC
                     return header_only
