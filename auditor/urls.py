@@ -10,6 +10,8 @@ do (WHATWG URL) where it matters to us, without trying to be a full URL parser:
 - the default port (80, 443) is dropped from `url`, other ports are kept;
 - the fragment is dropped (it never leaves the browser); an empty path becomes `/`;
 - non-ASCII and unsafe characters in the path and query are percent-encoded, existing `%XX` kept as is.
+- a URL longer than MAX_URL_LENGTH characters is refused, and error messages quote at most a few dozen
+  characters of it: a list row can be a 1 MB cell.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from urllib.parse import quote
 import idna
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Longer URLs are refused: most servers answer 414 beyond 8 KiB (nginx, Apache), and the longest URL in the
+# Citizen Lab lists has 155 characters. The limit keeps a 1 MB cell from a damaged list out of the IDNA code
+# and out of error messages.
+MAX_URL_LENGTH = 8192
+# A host of more characters than this cannot make 253 after UTS 46 mapping, unless it is mostly characters
+# the mapping deletes (soft hyphens); refused before the cached IDNA step so that the cache stays small.
+_MAX_HOST_TEXT = 1024
 
 
 class UrlError(ValueError):
@@ -65,6 +74,8 @@ def normalise_url(raw: str) -> NormalisedUrl:
     text = raw.strip()
     if not text:
         raise UrlError("empty URL")
+    if len(text) > MAX_URL_LENGTH:
+        raise UrlError(f"URL is too long ({len(text)} characters, at most {MAX_URL_LENGTH})")
     if _CONTROL_CHARS.search(text):
         raise UrlError("URL contains a control character (a line break or a tab?)")
 
@@ -76,12 +87,12 @@ def normalise_url(raw: str) -> NormalisedUrl:
     else:
         opaque = _OPAQUE_SCHEME.match(text)
         if opaque and opaque.group(1).lower() in DEFAULT_PORTS:
-            raise UrlError(f"cannot parse URL: expected '//' after '{opaque.group(0)}'")
+            raise UrlError(f"cannot parse URL: expected '//' after '{_clip(opaque.group(0))}'")
         if opaque and not _PORT_AFTER_COLON.match(text, opaque.end()):
-            raise UrlError(f"unsupported scheme '{opaque.group(1).lower()}' (only http and https)")
+            raise UrlError(f"unsupported scheme '{_clip(opaque.group(1).lower())}' (only http and https)")
         scheme, rest = "http", text  # a bare domain, as people write them in lists
     if scheme not in DEFAULT_PORTS:
-        raise UrlError(f"unsupported scheme '{scheme}' (only http and https)")
+        raise UrlError(f"unsupported scheme '{_clip(scheme)}' (only http and https)")
 
     authority = _AUTHORITY_END.split(rest, maxsplit=1)[0]
     path_query = rest[len(authority) :]
@@ -124,7 +135,7 @@ def _split_host_port(authority: str) -> tuple[str, str | None]:
             raise UrlError("IPv6 address is missing its closing ']'")
         host, after = authority[: close + 1], authority[close + 1 :]
         if after and not after.startswith(":"):
-            raise UrlError(f"unexpected text after the IPv6 address: '{after}'")
+            raise UrlError(f"unexpected text after the IPv6 address: '{_clip(after)}'")
         return host, after[1:] if after else None
     if authority.count(":") > 1:
         raise UrlError("an IPv6 address in a URL must be in brackets, e.g. http://[2001:db8::1]/")
@@ -136,7 +147,7 @@ def _parse_port(port_text: str | None, default: int) -> int:
     if not port_text:  # "example.com:" means the default port, as in browsers
         return default
     if not port_text.isascii() or not port_text.isdigit():
-        raise UrlError(f"bad port '{port_text}': not a number")
+        raise UrlError(f"bad port '{_clip(port_text)}': not a number")
     port = int(port_text)
     if not 1 <= port <= 65535:
         raise UrlError(f"bad port {port}: must be 1 to 65535")
@@ -152,11 +163,12 @@ def _normalise_host(host_text: str) -> tuple[str, bool]:
         try:
             return ipaddress.IPv6Address(address).compressed, True
         except ValueError as exc:
-            raise UrlError(f"bad IPv6 address '{address}': {exc}") from None
-    if host_text.endswith("."):
-        host_text = host_text[:-1]  # the DNS root: "example.com." is "example.com"
+            raise UrlError(f"bad IPv6 address '{_clip(address)}': {_clip(str(exc), 160)}") from None
+    host_text = host_text.removesuffix(".")  # the DNS root: "example.com." is "example.com"
     if not host_text:
         raise UrlError("no host in URL")
+    if len(host_text) > _MAX_HOST_TEXT:
+        raise UrlError(f"host name is too long ({len(host_text)} characters, at most 253)")
     return _normalise_domain(host_text), False
 
 
@@ -173,7 +185,7 @@ def _normalise_domain(host: str) -> str:
             # full-width dots and letters.
             mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
         except idna.IDNAError as exc:
-            raise UrlError(f"bad host name '{host}': {exc}") from None
+            raise UrlError(f"bad host name '{_clip(host)}': {_clip(str(exc), 160)}") from None
         labels = mapped.removesuffix(".").split(".")  # a full-width trailing dot is the root too
 
     # A host whose last label is a number is an IPv4 address in browsers, or nothing at all.
@@ -181,7 +193,7 @@ def _normalise_domain(host: str) -> str:
         try:
             return str(ipaddress.IPv4Address(".".join(labels)))
         except ValueError:
-            raise UrlError(f"bad IPv4 address '{host}'") from None
+            raise UrlError(f"bad IPv4 address '{_clip(host)}'") from None
 
     ascii_labels = [_ascii_label(label, host) for label in labels]
     result = ".".join(ascii_labels)
@@ -192,7 +204,7 @@ def _normalise_domain(host: str) -> str:
 
 def _ascii_label(label: str, host: str) -> str:
     if not label:
-        raise UrlError(f"bad host name '{host}': empty label")
+        raise UrlError(f"bad host name '{_clip(host)}': empty label")
     try:
         if not label.isascii():
             return idna.alabel(label).decode("ascii")
@@ -200,13 +212,18 @@ def _ascii_label(label: str, host: str) -> str:
             idna.ulabel(label)  # only to reject punycode that does not decode
             return label
     except (idna.IDNAError, UnicodeError) as exc:
-        raise UrlError(f"bad host name '{host}': {exc}") from None
+        raise UrlError(f"bad host name '{_clip(host)}': {_clip(str(exc), 160)}") from None
     if not _ASCII_LABEL.fullmatch(label):
         raise UrlError(
-            f"bad host name '{host}': label '{label}' must be 1-63 letters, digits, '-' or '_',"
+            f"bad host name '{_clip(host)}': label '{_clip(label)}' must be 1-63 letters, digits, '-' or '_',"
             " not starting or ending with '-'"
         )
     return label
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """`text` shortened for an error message, which is printed once per bad row of a list."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _percent_encode(text: str, safe: str, plain: re.Pattern[str]) -> str:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.urls import NormalisedUrl, UrlError, display_host, normalise_url
+from auditor.urls import MAX_URL_LENGTH, NormalisedUrl, UrlError, display_host, normalise_url
 
 CITIZENLAB = Path("/work/shared/data/citizenlab")
 
@@ -161,3 +161,59 @@ def test_normalising_twice_changes_nothing(path: str, query: str) -> None:
     first = normalise_url(f"http://example.com/{path}?{query}")
     assert normalise_url(first.url) == first
     assert first.url.isascii() and " " not in first.url
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '=HYPERLINK("http://evil.example","x")',  # a spreadsheet formula is not a URL
+        "=1+2",
+        "+example.com",
+        "-example.com",
+        "@example.com",
+        '=HYPERLINK("http://evil.example"',  # what is left of it in a CSV cell split at the comma
+    ],
+)
+def test_spreadsheet_formulas_are_not_urls(raw: str) -> None:
+    with pytest.raises(UrlError):
+        normalise_url(raw)
+
+
+def test_a_url_over_the_length_limit_is_refused_with_a_short_message() -> None:
+    at_limit = "http://example.com/" + "a" * (MAX_URL_LENGTH - len("http://example.com/"))
+    assert normalise_url(at_limit).url == at_limit
+    with pytest.raises(UrlError) as caught:
+        normalise_url(at_limit + "a")
+    assert str(caught.value) == f"URL is too long ({MAX_URL_LENGTH + 1} characters, at most {MAX_URL_LENGTH})"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "http://" + "a" * 5000 + ".example/",
+        "http://" + "ü" * 2000 + ".example/",
+        # Soft hyphens: UTS 46 deletes them, the length check counts them.
+        "http://" + "\u00ad" * 1020 + "a.example/",
+        "http://" + "-" * 1000 + "/",
+        "http://[" + "1:" * 1000 + "]/",
+        "http://example.com:" + "9x" * 1000 + "/",
+        "x" * 1000 + "://example.com/",
+        "http://1.2.3." + "9" * 1000 + "/",
+    ],
+)
+def test_error_messages_quote_little_of_a_huge_url(raw: str) -> None:
+    with pytest.raises(UrlError) as caught:
+        normalise_url(raw)
+    assert len(str(caught.value)) < 300
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.from_regex(r"(https?://)?[^/?#]{0,30}(:\d{0,6})?[/?#]?.{0,20}")))
+def test_any_text_gives_a_normalised_url_or_a_url_error(raw: str) -> None:
+    try:
+        normalised = normalise_url(raw)
+    except UrlError as exc:
+        assert str(exc)
+    else:
+        assert normalised.url.isascii() and normalised.url.startswith(("http://", "https://"))
+        assert normalise_url(normalised.url) == normalised
