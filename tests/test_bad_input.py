@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from auditor.config import (
     Config,
     load_config,
 )
-from auditor.errors import ConfigError, ConfigProblem
+from auditor.errors import ConfigError, ConfigProblem, ListError
+from auditor.lists import ListReadResult, read_list
 
 # ---------------------------------------------------------------------------------------------------------
 # Config files: random YAML document text
@@ -215,3 +217,139 @@ def test_every_tagged_scalar_gives_a_config_or_a_config_error(config_dir: Path, 
     # AttributeError (`!!timestamp x`): a hypothesis run can miss one, this cannot.
     for text in (f"province: {source}\n", f"control: {{resolvers: [{source}]}}\n", f"- {source}\n"):
         assert_config_or_config_error(config_dir / "tagged.yaml", text.encode())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# List files: random rows, random bytes, BOM and line-ending mixes, UTF-16, Windows-1258
+# ---------------------------------------------------------------------------------------------------------
+
+BIG_CELL = "x" * 200_000  # over the csv module's 128 KiB field limit
+CELLS = st.one_of(
+    st.sampled_from(
+        [
+            "", "http://a.example/", "https://b.example:8443/x?y=1", "a.example", "cá-cược.vn.example",
+            "http://Trẻem-Việt.vn/Đường", "https://[::1]:8080/", "ftp://x.example/", "http://", "not a url",
+            '=HYPERLINK("http://evil.example","x")', "=1+2", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1",
+            '"', '""', '"a"', 'a"b', ",", ";", "\t", "\n", "\r\n", "\r", "#", "# comment", " #x", "url",
+            "URL", "notes", "2024-01-01", "2024-02-30", "01/02/2024", "GMB", "\ufeff", "\ufffd", "\x85",
+            "\u2028", "\x0c", "\x1b", "Vie\u0302\u0323t", BIG_CELL, "http://a.example/" + BIG_CELL,
+        ]
+    ),
+    st.text(max_size=15),
+)  # fmt: skip
+HEADERS = st.sampled_from(
+    [
+        "url,category_code,category_description,date_added,source,notes",
+        "url;category_code;notes",
+        "url\tnotes",
+        "notes,URL",
+        "url",
+        "",  # no header: plain text
+        "# plain text list",
+        "link,category_code",  # a header without a url column: a ListError
+        '"url","notes"',
+    ]
+)
+NEWLINES = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@st.composite
+def list_texts(draw: st.DrawFn) -> str:
+    """A list file's text: a header, then rows of random cells joined by a delimiter, mixed line endings."""
+    header = draw(HEADERS)
+    delimiter = draw(st.sampled_from([",", ";", "\t", " "]))
+    rows = draw(st.lists(st.lists(CELLS, min_size=1, max_size=6), max_size=8))
+    lines = [header] + [delimiter.join(cells) for cells in rows]
+    return "".join(line + draw(NEWLINES) for line in lines)
+
+
+def encodable_in_cp1258(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text) if _cp1258_has(c))
+
+
+def _cp1258_has(char: str) -> bool:
+    try:
+        char.encode("cp1258")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+LIST_FILES = st.one_of(
+    list_texts().map(lambda text: text.encode("utf-8", "surrogatepass")),
+    list_texts().map(lambda text: b"\xef\xbb\xbf" + text.encode("utf-8", "surrogatepass")),
+    list_texts().map(lambda text: text.encode("utf-16", "surrogatepass")),  # BOM, native order
+    list_texts().map(lambda text: "\ufeff".encode("utf-16-be") + text.encode("utf-16-be", "surrogatepass")),
+    list_texts().map(lambda text: encodable_in_cp1258(text).encode("cp1258")),
+    st.binary(max_size=400),
+    st.binary(max_size=400).map(lambda data: data.replace(b"\x00", b"")),  # no NUL: never "not a text file"
+    st.tuples(list_texts(), st.binary(max_size=20), list_texts()).map(  # valid text with a damaged middle
+        lambda parts: (
+            parts[0].encode("utf-8", "surrogatepass") + parts[1] + parts[2].encode("utf-8", "surrogatepass")
+        )
+    ),
+)
+
+
+def line_bound(data: bytes) -> int:
+    """No issue can be on a line after this: an upper bound on the file's physical lines in any encoding."""
+    decoded = [data.decode(codec, "replace") for codec in ("utf-8", "utf-16", "utf-32")]
+    return 1 + max(len(data.splitlines()), *(len(text.splitlines()) for text in decoded))
+
+
+def assert_read_or_list_error(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    try:
+        result = read_list(path)
+    except ListError as error:
+        assert str(error).startswith(f"cannot read list {path}: ")
+        assert len(str(error)) < 500  # a 1 MB line is never quoted whole
+        return
+    assert isinstance(result, ListReadResult)
+    bound = line_bound(data)
+    for issue in result.issues:
+        assert issue.file == str(path)
+        assert 1 <= issue.line <= bound, issue
+        assert len(issue.message) < 500, issue.line
+    assert all(1 <= entry.line <= bound for entry in result.entries)
+    assert result.rows == len(result.entries) + result.duplicates + result.skipped
+    assert result.warnings == (1 if result.encoding == "Windows-1258" else 0)
+    for entry in result.entries:
+        assert entry.url.isascii() and entry.url.startswith(("http://", "https://"))
+        assert "\ufffd" not in entry.url
+
+
+@pytest.fixture(scope="module")
+def list_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as directory:
+        yield Path(directory)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(LIST_FILES)
+def test_any_list_file_reads_or_is_a_list_error(list_dir: Path, data: bytes) -> None:
+    assert_read_or_list_error(list_dir / "list.csv", data)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["a.example", "b.example/x", "not a url", "", "# c", "Việt.example"]), max_size=8),
+       st.lists(NEWLINES, min_size=8, max_size=8), st.booleans())  # fmt: skip
+def test_bom_and_line_ending_mixes_keep_line_numbers(
+    list_dir: Path, lines: list[str], newlines: list[str], bom: bool
+) -> None:
+    text = "".join(line + newline for line, newline in zip(lines, newlines, strict=False))
+    path = list_dir / "mixed.txt"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    result = read_list(path)
+    # An editor's lines: "\r" then an empty line ending in "\n" is one CRLF, not two line breaks.
+    physical = re.split(r"\r\n|\r|\n", text)
+    used = [(n, line) for n, line in enumerate(physical, 1) if line and not line.startswith("#")]
+    firsts: dict[str, int] = {}
+    for n, line in used:
+        if line != "not a url":
+            firsts.setdefault(line, n)
+    assert [e.line for e in result.entries] == sorted(firsts.values())
+    assert [i.line for i in result.issues] == [n for n, line in used if line == "not a url"]
+    assert result.rows == len(used)

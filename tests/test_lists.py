@@ -1,4 +1,6 @@
 import datetime as dt
+import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -212,24 +214,128 @@ def test_idn_in_csv(tmp_path: Path) -> None:
     assert entry.host == "xn--c-cc-5na85j946j.vn.example" and entry.url == f"http://{entry.host}/"
 
 
-def test_windows_1258_file_is_a_list_error(tmp_path: Path) -> None:
-    # Windows-1258 writes "ệ" as "ê" (0xEA) plus a combining dot below (0xF2): neither is valid UTF-8 here.
-    path = write(
-        tmp_path, "legacy.csv", f"{HEADER}\nhttp://a.example/,NEWS,,,,Vi\u00ea\u0323t Nam\n", "cp1258"
-    )
-    with pytest.raises(ListError) as caught:
-        read_list(path)
-    assert (
-        str(path) in str(caught.value) and "not UTF-8" in str(caught.value) and "line 2" in str(caught.value)
-    )
-    assert "UTF-8" in caught.value.hint
-    assert isinstance(caught.value, UsageError)  # exit status 2: nothing probed
+TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"  # the five combining tone marks Windows-1258 has
 
 
-def test_utf16_file_is_a_list_error(tmp_path: Path) -> None:
-    path = write(tmp_path, "utf16.csv", f"\ufeff{HEADER}\nhttp://a.example/\n", "utf-16-le")
-    with pytest.raises(ListError, match="UTF-16"):
-        read_list(path)
+def to_cp1258(text: str) -> bytes:
+    """Text as Excel writes it in Windows-1258: a letter the code page lacks (most Vietnamese letters with a
+    tone) is its base letter, itself maybe precomposed (ê, ơ, ă), plus the tone as a combining mark."""
+    out = b""
+    for char in text:
+        try:
+            out += char.encode("cp1258")
+        except UnicodeEncodeError:
+            decomposed = unicodedata.normalize("NFD", char)
+            tone = next(mark for mark in decomposed if mark in TONE_MARKS)
+            out += unicodedata.normalize("NFC", decomposed.replace(tone, "")).encode("cp1258") + tone.encode(
+                "cp1258"
+            )
+    return out
+
+
+VIETNAMESE_ROWS = (
+    f"{HEADER}\r\n"
+    "http://cá-cược-trực-tuyến.vn.example/,GMB,Cờ bạc,2024-03-02,Bộ Công an,Việt Nam\r\n"  # line 2
+    "http://Trẻem-Việt.vn/Đường,XED,,,,\r\n"  # line 3
+    "not a url,,,,,\r\n"  # line 4
+)
+
+
+def test_windows_1258_file_is_read_with_one_warning(tmp_path: Path) -> None:
+    data = to_cp1258(VIETNAMESE_ROWS)
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    assert "\u0323".encode("cp1258") in data  # a combining dot below, as Excel writes it
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes(data)
+    utf8 = write(tmp_path, "utf8.csv", VIETNAMESE_ROWS)
+
+    result, expected = read_list(legacy), read_list(utf8)
+    assert result.encoding == "Windows-1258" and expected.encoding == "UTF-8"
+    # The same entries as the UTF-8 file, text in NFC: "Việt" is not "Vie\u0302\u0323t".
+    assert [(e.url, e.line, e.category_description, e.source, e.notes) for e in result.entries] == [
+        (e.url, e.line, e.category_description, e.source, e.notes) for e in expected.entries
+    ]
+    assert [e.url for e in result.entries] == [
+        "http://xn--c-cc-trc-tuyn-3db122a7s2phra6h.vn.example/",
+        "http://xn--trem-vit-d40dve.vn/%C4%90%C6%B0%E1%BB%9Dng",
+    ]
+    assert result.entries[0].notes == "Việt Nam" and result.entries[0].source == "Bộ Công an"
+    assert [(i.file, i.line) for i in result.issues] == [(str(legacy), 1), (str(legacy), 4)]
+    assert result.issues[0].message.startswith("read as Windows-1258")
+    assert "first non-UTF-8 byte on line 2" in result.issues[0].message
+    assert "save it as UTF-8" in result.issues[0].message
+    assert (result.rows, result.warnings, result.skipped) == (3, 1, 1)  # the warning skipped no row
+    assert format_validation_report([result]).splitlines()[-1] == (
+        f"{legacy}: 3 rows, 2 entries, 0 duplicates merged, 1 rows skipped"
+    )
+
+
+def test_windows_1258_bytes_it_does_not_define_make_their_row_an_issue(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.txt"
+    path.write_bytes(to_cp1258("Việt.example\n") + b"bad\x81host.example\n" + to_cp1258("ổn.example\n"))
+    result = read_list(path)
+    assert [e.host for e in result.entries] == ["xn--vit-5kz.example", "xn--n-zxm.example"]
+    assert [i.line for i in result.issues] == [1, 2]
+    assert "U+FFFD" in result.issues[1].message and "Windows-1258" in result.issues[1].message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_with_a_bom_are_read(tmp_path: Path, encoding: str) -> None:
+    # Excel's "Unicode Text" is UTF-16 LE with a BOM; "utf-16" in Python writes the BOM itself.
+    text = VIETNAMESE_ROWS if encoding in ("utf-16", "utf-32") else "\ufeff" + VIETNAMESE_ROWS
+    result = read_list(write(tmp_path, "unicode.csv", text, encoding))
+    expected = read_list(write(tmp_path, "utf8.csv", VIETNAMESE_ROWS))
+    assert result.encoding == encoding[:6].upper()
+    assert result.entries == tuple(replace(e, list_name="unicode") for e in expected.entries)
+    assert [(i.line, i.message) for i in result.issues] == [(i.line, i.message) for i in expected.issues]
+
+
+def test_damaged_utf16_marks_only_its_row(tmp_path: Path) -> None:
+    data = f"\ufeff{HEADER}\nhttp://a.example/\n".encode("utf-16-le")
+    data += (
+        "http://b".encode("utf-16-le") + b"\x00\xd8" + ".example/\nhttp://c.example/\n".encode("utf-16-le")
+    )
+    data += b"\x41"  # an odd last byte
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(data)
+    result = read_list(path)
+    assert [e.url for e in result.entries] == ["http://a.example/", "http://c.example/"]
+    assert [i.line for i in result.issues] == [3, 5]  # a lone surrogate in line 3; the odd byte on line 5
+    assert all("not valid UTF-16" in i.message for i in result.issues)
+
+
+def test_utf8_with_one_damaged_row_stays_utf8(tmp_path: Path) -> None:
+    # One stray byte must not make the whole file Windows-1258: that would garble every Vietnamese host.
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(
+        f"{HEADER}\nhttp://cá-cược.vn.example/,GMB,,,,\n".encode()  # line 2
+        + b"http://bad\xff.example/,GMB,,,,\n"  # line 3
+        + "http://trẻem.vn.example/,XED,,,,caf\xe9 \xff\n".encode()[:-3]  # line 4: notes end in a bad byte
+        + b"\xff\n"
+    )
+    result = read_list(path)
+    assert result.encoding == "UTF-8" and result.warnings == 0
+    assert [e.host for e in result.entries] == ["xn--c-cc-5na85j946j.vn.example", "xn--trem-wu5a.vn.example"]
+    assert result.entries[1].notes == "café \ufffd"  # free text: kept, with the mark where the byte was
+    assert [i.line for i in result.issues] == [3]
+    assert "not valid UTF-8" in result.issues[0].message and "bad\ufffd.example" in result.issues[0].message
+
+
+def test_a_nul_byte_means_not_a_text_file(tmp_path: Path) -> None:
+    for name, data in [
+        ("book.xlsx", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00"),
+        ("utf16-no-bom.csv", f"{HEADER}\nhttp://a.example/\n".encode("utf-16-le")),
+        ("nul.txt", b"a.example\nb.example\r\nc\x00.example\n"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ListError) as caught:
+            read_list(path)
+        assert str(path) in str(caught.value) and "NUL byte" in str(caught.value)
+        assert "CSV UTF-8" in caught.value.hint
+        assert isinstance(caught.value, UsageError)  # exit status 2: nothing probed
+    assert "line 3 has a NUL byte" in str(caught.value)
 
 
 def test_missing_file_is_a_list_error(tmp_path: Path) -> None:
@@ -314,3 +420,56 @@ def test_plain_text_url_with_a_comma_is_not_taken_for_csv(tmp_path: Path) -> Non
     path = write(tmp_path, "commas.txt", "http://a.example/maps/@21.0,105.8,zoom\nb.example\n")
     result = read_list(path)
     assert [e.url for e in result.entries] == ["http://a.example/maps/@21.0,105.8,zoom", "http://b.example/"]
+
+
+def test_one_megabyte_cells_and_lines_are_issues_and_reading_goes_on(tmp_path: Path) -> None:
+    mb = "x" * 1_000_000
+    csv_path = write(
+        tmp_path,
+        "huge.csv",
+        f"url,notes\r\nhttp://a.example/,{mb}\r\n"  # line 2: unquoted
+        f'http://b.example/,"{mb}"\r\n'  # line 3: quoted
+        f"http://{mb}.example/,short\r\n"  # line 4: in the URL itself
+        "http://c.example/,ok\r\n",  # line 5
+    )
+    result = read_list(csv_path)
+    assert [e.url for e in result.entries] == ["http://c.example/"]
+    assert [i.line for i in result.issues] == [2, 3, 4]
+    assert all("field larger than field limit" in i.message for i in result.issues)
+
+    text_path = write(tmp_path, "huge.txt", f"http://a.example/{mb}\nhttp://{mb}/\nb.example\n")
+    result = read_list(text_path)
+    assert [e.url for e in result.entries] == ["http://b.example/"]
+    assert [i.line for i in result.issues] == [1, 2]
+    assert all("URL is too long (1000" in i.message and len(i.message) < 300 for i in result.issues)
+
+
+def test_a_csv_header_that_cannot_be_parsed_is_a_list_error(tmp_path: Path) -> None:
+    huge = write(tmp_path, "huge-header.csv", f"url,notes{'x' * 200_000}\nhttp://a.example/,n\n")
+    with pytest.raises(ListError, match="line 1: cannot parse the CSV header"):
+        read_list(huge)
+    # Read on, the header would swallow every row and the list would look empty.
+    unclosed = write(tmp_path, "unclosed.csv", '\nurl,"notes\nhttp://a.example/,n\nhttp://b.example/,n\n')
+    with pytest.raises(ListError, match=r"line 2: a quote \(\"\) in the CSV header is not closed.*line 4"):
+        read_list(unclosed)
+
+
+def test_formula_cells_are_bad_urls_and_plain_notes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "formulas.csv",
+        "url,category_code,notes\n"
+        '"=HYPERLINK(""http://evil.example"",""x"")",XED,\n'  # line 2
+        '=HYPERLINK("http://evil.example","x"),XED,\n'  # line 3: unquoted, split at its comma
+        "@SUM(1+1),XED,\n"  # line 4
+        'http://a.example/,=1+2,"=HYPERLINK(""http://evil.example"",""x"")"\n',  # line 5
+    )
+    result = read_list(path)
+    assert [(i.line, i.message.split(":")[0]) for i in result.issues] == [
+        (2, "bad URL '=HYPERLINK(\"http"),
+        (3, "bad URL '=HYPERLINK(\"http"),
+        (4, "bad URL '@SUM(1+1)'"),
+    ]
+    assert [(e.url, e.category_code, e.notes) for e in result.entries] == [
+        ("http://a.example/", "=1+2", '=HYPERLINK("http://evil.example","x")')
+    ]
