@@ -1,0 +1,22 @@
+# The README's commands, for CI and for us. PY is the project venv's interpreter.
+PY ?= .venv/bin/python
+
+.PHONY: test lint bench bench-growth
+
+test:
+	$(PY) -m pytest
+
+# ruff is a developer tool, not a dependency: .venv/bin/pip install ruff
+lint:
+	@$(PY) -m ruff --version >/dev/null 2>&1 || { echo "ruff is not installed: $(PY) -m pip install ruff"; exit 2; }
+	$(PY) -m ruff check .
+
+# the bulk lab in its own process and the real engine on it: 1,000 URLs x 6 providers (see BENCHMARKS.md)
+bench:
+	$(PY) -m bench.run --urls 1000 --providers 6 --concurrency 200 --sample
+
+# growth: cost per measurement and memory at 1k and 10k URLs, and loading a 100k-URL list
+bench-growth:
+	$(PY) -m bench.run --load-list 100000
+	$(PY) -m bench.run --urls 1000
+	$(PY) -m bench.run --urls 10000
