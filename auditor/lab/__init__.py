@@ -43,8 +43,11 @@ def _page(title: str, text: str) -> bytes:
 
 
 class Lab:
-    def __init__(self, workdir: Path, *, timeouts: dict[str, float] | None = None) -> None:
+    def __init__(self, workdir: Path, *, timeouts: dict[str, float] | None = None, night: int = 1) -> None:
         self.workdir = Path(workdir)
+        # night 2: the second nightly run, policies changed (scenario.providers_for); same workdir, same store
+        self.night = night
+        self.providers = scenario.providers_for(night)
         self.timeouts = timeouts or {"dns": 1.5, "connect": 2.0, "tls": 2.0, "http": 4.0}
         self.config_path = self.workdir / "lab-config.yaml"
         self.list_path = self.workdir / "lab-list.csv"
@@ -123,7 +126,7 @@ class Lab:
         sinkhole_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         internet_ca.issue_cert("sinkhole.viettel.example").configure_cert(sinkhole_tls)
         intercept_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        intercept_ca.issue_cert(*[h for p in scenario.PROVIDERS for h, r in p.sni.items() if r == "intercept"]
+        intercept_ca.issue_cert(*[h for p in self.providers for h, r in p.sni.items() if r == "intercept"]
                                 ).configure_cert(intercept_tls)
         viettel_page = http_response(200, "OK", scenario.VIETTEL_404.encode())
         pages = {
@@ -159,7 +162,7 @@ class Lab:
         await control_resolver.start()
         self._servers.append(control_resolver)
         routes[(scenario.CONTROL_RESOLVER, 53)] = (LOOPBACK, control_resolver.port)
-        for p in scenario.PROVIDERS:
+        for p in self.providers:
             r = LabResolver(zone, p.dns, silent=p.dead_resolver)
             await r.start()
             self._servers.append(r)
@@ -170,7 +173,7 @@ class Lab:
         await control_box.start()
         self._servers.append(control_box)
         proxies: dict[str, int] = {}
-        for p in scenario.PROVIDERS:
+        for p in self.providers:
             if p.dead_vantage:
                 proxies[p.id] = _closed_port()
                 continue
@@ -220,6 +223,8 @@ class Lab:
             "concurrency": 50,
             "tls": {"extra_ca_file": str(self.ca_path)},
             "grace_hours": 24,
+            **({"must_block": [scenario.MUST_BLOCK_URL], "must_allow": [scenario.MUST_ALLOW_URL]}
+               if self.night == 2 else {}),
             "network": {"loopback_only": True},
         }
         header = "# Written by `auditor lab`: the simulated province on loopback. Every address below that is\n" \

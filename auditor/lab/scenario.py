@@ -10,6 +10,11 @@ Providers:
   deadvantage   its SOCKS vantage does not listen                   -> not measured
   deadresolver  its resolver never answers                          -> not measured
   canaryfail    its filter blocks the canary                        -> not measured
+
+Night 2 (`Lab(workdir, night=2)`, `expected(..., night=2)`): the second nightly run, for trends and
+regressions. vnpt stops blackholing tcpblackhole-case (newly accessible); mobifone starts blocking
+open-case by DNS; the config gains a must-block test URL (blocked by viettel, vnpt and fpt, let through by
+mobifone: flagged) and a must-allow portal (over-blocked by viettel's DNS). Night 1 is unchanged.
 """
 
 from __future__ import annotations
@@ -81,6 +86,16 @@ SITES: tuple[LabSite, ...] = (
     LabSite("badcert-case.example", SITE_NET + "55", title="Bad cert", https=True),
     LabSite("warning.fpt.example", FPT_WARNING, title="Cảnh báo", listed=False),
 )
+# Night 2's must-block test URL and must-allow portal: in the lab's Internet every night, in the config
+# (so measured) only on night 2.
+MUST_BLOCK_SITE = "kiemtra-chan.example"
+MUST_ALLOW_SITE = "dichvucong-portal.example"
+SITES += (
+    LabSite(MUST_BLOCK_SITE, SITE_NET + "60", title="Trang kiểm tra chặn lọc", https=True, listed=False),
+    LabSite(MUST_ALLOW_SITE, SITE_NET + "61", title="Cổng dịch vụ công", https=True, listed=False),
+)
+MUST_BLOCK_URL = f"https://{MUST_BLOCK_SITE}/"
+MUST_ALLOW_URL = f"https://{MUST_ALLOW_SITE}/"
 GHOST_NAME = "ghost-case.example"  # in the list, gone from the Internet
 DOWN_SITES = frozenset({"down-case.example"})
 BADCERT_SITES = frozenset({"badcert-case.example"})
@@ -196,6 +211,47 @@ BLOCKED: dict[tuple[str, str], Expected] = {
 
 NOT_MEASURED = Expected("inconclusive", rule="provider.not_measured")
 
+NIGHTS = (1, 2)
+
+
+def providers_for(night: int = 1) -> tuple[LabProvider, ...]:
+    """The providers' filters on a given night (night 1 is PROVIDERS as they are)."""
+    from dataclasses import replace
+
+    if night not in NIGHTS:
+        raise ValueError(f"the lab has nights {NIGHTS}, not {night!r}")
+    if night == 1:
+        return PROVIDERS
+    changed = []
+    for p in PROVIDERS:
+        if p.id == "viettel":
+            p = replace(p, dns={**p.dns, MUST_BLOCK_SITE: DnsPolicy("nxdomain"), MUST_ALLOW_SITE: DnsPolicy("nxdomain")})
+        elif p.id == "vnpt":  # the blackhole is gone (a regression), the test URL is refused
+            tcp = {ip: action for ip, action in p.tcp.items() if ip != SITE_NET + "21"}
+            p = replace(p, tcp={**tcp, SITE_NET + "60": "refuse"})
+        elif p.id == "fpt":
+            p = replace(p, sni={**p.sni, MUST_BLOCK_SITE: "intercept"})
+        elif p.id == "mobifone":  # starts blocking something
+            p = replace(p, dns={**p.dns, "open-case.example": DnsPolicy("nxdomain")})
+        changed.append(p)
+    return tuple(changed)
+
+
+BLOCKED_NIGHT2: dict[tuple[str, str], Expected] = {
+    **{k: v for k, v in BLOCKED.items() if k != ("vnpt", "tcpblackhole-case.example")},
+    ("mobifone", "open-case.example"): Expected("blocked", "dns", "confirmed", "dns.nxdomain"),
+    ("viettel", MUST_BLOCK_SITE): Expected("blocked", "dns", "confirmed", "dns.nxdomain"),
+    ("vnpt", MUST_BLOCK_SITE): Expected("blocked", "tcp", "confirmed", "tcp.refused"),
+    ("fpt", MUST_BLOCK_SITE): Expected("blocked", "tls", "confirmed", "tls.untrusted_certificate"),
+    ("viettel", MUST_ALLOW_SITE): Expected("blocked", "dns", "confirmed", "dns.nxdomain"),  # over-blocking
+}
+
+
+def audited_urls(night: int = 1) -> list[tuple[str, str]]:
+    """(site name, URL) of everything measured on a night: the list, and on night 2 the must-* URLs."""
+    extra = [(MUST_BLOCK_SITE, MUST_BLOCK_URL), (MUST_ALLOW_SITE, MUST_ALLOW_URL)] if night == 2 else []
+    return listed_urls() + extra
+
 
 def listed_sites() -> list[LabSite]:
     return [s for s in SITES if s.listed]
@@ -208,11 +264,12 @@ def listed_urls() -> list[tuple[str, str]]:
     return urls
 
 
-def expected(provider: LabProvider, site_name: str) -> Expected:
+def expected(provider: LabProvider, site_name: str, night: int = 1) -> Expected:
     if provider.dead_vantage or provider.dead_resolver or provider.id == "canaryfail":
         return NOT_MEASURED
-    if (provider.id, site_name) in BLOCKED:
-        return BLOCKED[(provider.id, site_name)]
+    blocked = BLOCKED_NIGHT2 if night == 2 else BLOCKED
+    if (provider.id, site_name) in blocked:
+        return blocked[(provider.id, site_name)]
     return NATURAL.get(site_name, ACCESSIBLE)
 
 
@@ -246,16 +303,16 @@ class CaseOutcome:
         )
 
 
-def compare(records) -> list[CaseOutcome]:  # type: ignore[no-untyped-def]
-    """Every (provider, listed URL) of the lab against what a correct auditor concludes."""
+def compare(records, night: int = 1) -> list[CaseOutcome]:  # type: ignore[no-untyped-def]
+    """Every (provider, audited URL) of the lab on `night` against what a correct auditor concludes."""
     from auditor.urls import normalise_url
 
     by_key = {(r.provider_id, r.entry.url): r for r in records}
     outcomes: list[CaseOutcome] = []
-    for p in PROVIDERS:
-        for name, url in listed_urls():
+    for p in providers_for(night):
+        for name, url in audited_urls(night):
             rec = by_key.get((p.id, normalise_url(url).url))
-            exp = expected(p, name)
+            exp = expected(p, name, night)
             if rec is None:
                 outcomes.append(CaseOutcome(p.id, name, url, exp, "missing", "", "", "", "no measurement stored"))
                 continue
