@@ -332,15 +332,25 @@ async def run_audit(
         control_obs: UrlObservation | None = None
         content = not is_sensitive(config, entry)
         if wanted:
-            async with limit:
-                control_obs = await measure_url(kit.control, entry.url, content=content)
+            try:
+                async with limit:
+                    control_obs = await measure_url(kit.control, entry.url, content=content)
+            except Exception as exc:  # noqa: BLE001 - a bug on one URL must not end the night's run
+                for pid in wanted:
+                    record(pid, entry, _internal_error(exc, "control"), {})
+                return
             store.record_control(run.run_id, entry.url, control_obs.to_dict())
 
         async def at(pid: str) -> None:
             assert control_obs is not None
-            async with limit:
-                obs = await measure_url(kit.providers[pid], entry.url, control_obs, content=content)
-            judgement = await confirm_silence(judge(obs, control_obs, kit.dns_fingerprint(pid), private_ok=kit.config.allow_private_destinations), monitors[pid])
+            try:
+                async with limit:
+                    obs = await measure_url(kit.providers[pid], entry.url, control_obs, content=content)
+                judgement = judge(obs, control_obs, kit.dns_fingerprint(pid), private_ok=config.allow_private_destinations)
+                judgement = await confirm_silence(judgement, monitors[pid])
+            except Exception as exc:  # noqa: BLE001 - recorded as inconclusive, the run goes on
+                record(pid, entry, _internal_error(exc, pid), {})
+                return
             record(pid, entry, judgement, {"provider": obs.to_dict()})
 
         await asyncio.gather(*(at(pid) for pid in wanted))
@@ -372,6 +382,15 @@ async def run_audit(
         )
     observer.run_finished(run, scores)
     return AuditResult(run, tuple(healths), tuple(scores), lists, paths)
+
+
+def _internal_error(exc: Exception, where: str) -> Judgement:
+    """A bug met while measuring one URL: inconclusive, with what it was, so it can be reported and fixed."""
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    return inconclusive("internal.error", f"internal error measuring at {where}: {type(exc).__name__}{at} (a bug: please report)")
 
 
 def audited_entries(config: Config, lists: ListSet) -> list[ListEntry]:
