@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from auditor.errors import ConfigError, ConfigProblem
+from probes.base import Timeouts  # one definition: the probes apply them, the config sets them
 
 VantageKind = Literal["direct", "source_address", "interface", "proxy"]
 
@@ -86,16 +87,6 @@ class ProviderConfig:
 class ControlConfig:
     resolvers: tuple[ResolverAddress, ...]
     vantage: VantageConfig = VantageConfig()
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds; each is a hard deadline around one probe step."""
-
-    dns: float = 3.0
-    connect: float = 5.0
-    tls: float = 5.0
-    http: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -124,9 +124,7 @@ def page_matcher(fps: FingerprintSet):  # type: ignore[no-untyped-def]
 def build_toolkit(config: Config, provider_ids: Iterable[str] = ()) -> Toolkit:
     ssl_context = make_ssl_context(config)
     fps = FingerprintSet.build(config.fingerprints)
-    timeouts = base.Timeouts(
-        dns=config.timeouts.dns, connect=config.timeouts.connect, tls=config.timeouts.tls, http=config.timeouts.http
-    )
+    timeouts = config.timeouts
 
     def vantage(vid: str, vcfg: VantageConfig, resolvers: Sequence[ResolverAddress], f: FingerprintSet) -> Vantage:
         dialer = make_dialer(vcfg.kind, vcfg.value, loopback_only=config.loopback_only)

@@ -19,6 +19,7 @@ import time
 import unicodedata
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import AnyStr
 
 import h11
@@ -113,9 +114,7 @@ async def get(
     finally:
         writer.close()
     assert response is not None
-    if not read_body:
-        return _observe_headers(response, start, matcher)
-    return _observe(response, body, start, matcher)
+    return _observe(response, body if read_body else None, start, matcher)
 
 
 _QUOTED_BYTES = re.compile(r"""[: ]*\b(?:bytearray\()?b['"].*""", re.S)
@@ -140,52 +139,41 @@ def _header(headers: Sequence[tuple[bytes, bytes]], name: str) -> str:
     return ""
 
 
-def _observe(response: h11.Response, body: _BoundedBody, start: float, matcher: PageMatcher | None) -> base.HttpObservation:
+def _observe(
+    response: h11.Response, body: _BoundedBody | None, start: float, matcher: PageMatcher | None
+) -> base.HttpObservation:
+    """What is kept of a response: status, selected headers, and of the body (when read) a cleaned title,
+    lengths and a hash. Without a body (a sensitive entry), header and redirect fingerprints still apply."""
     all_headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in response.headers]
-    content = bytes(body.decoded)
-    text = decode_text(content, _header(response.headers, "content-type"))
     location = _header(response.headers, "location")
+    content = bytes(body.decoded) if body is not None else b""
+    text = decode_text(content, _header(response.headers, "content-type")) if body is not None else ""
     fingerprints: tuple[str, ...] = ()
     false_positives: tuple[str, ...] = ()
     if matcher is not None:
         fingerprints, false_positives = matcher(text, all_headers, location)
     declared = _header(response.headers, "content-length")
-    return base.HttpObservation(
+    head = base.HttpObservation(
         failure=None,
         status=response.status_code,
         reason=response.reason.decode("latin-1", "replace")[:80],
         headers=tuple((k, v[:256]) for k, v in all_headers if k in KEPT_HEADERS),
         location=location[:2048],
+        declared_length=int(declared) if declared.isdigit() else None,
+        fingerprints=fingerprints,
+        elapsed_ms=_ms(start),
+        body_read=body is not None,
+    )
+    if body is None:
+        return head
+    return replace(
+        head,
         title=extract_title(content, text),
         body_length=len(content),
-        declared_length=int(declared) if declared.isdigit() else None,
         truncated=body.truncated,
         body_sha256=hashlib.sha256(content).hexdigest(),
-        fingerprints=fingerprints,
         false_positives=false_positives,
-        elapsed_ms=_ms(start),
         error=body.error,
-    )
-
-
-def _observe_headers(response: h11.Response, start: float, matcher: PageMatcher | None) -> base.HttpObservation:
-    """Status and headers only; header and redirect fingerprints still apply (they are not content)."""
-    all_headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in response.headers]
-    location = _header(response.headers, "location")
-    fingerprints: tuple[str, ...] = ()
-    if matcher is not None:
-        fingerprints, _ = matcher("", all_headers, location)
-    declared = _header(response.headers, "content-length")
-    return base.HttpObservation(
-        failure=None,
-        status=response.status_code,
-        reason=response.reason.decode("latin-1", "replace")[:80],
-        headers=tuple((k, v[:256]) for k, v in all_headers if k in KEPT_HEADERS),
-        location=location[:2048],
-        declared_length=int(declared) if declared.isdigit() else None,
-        fingerprints=fingerprints,
-        elapsed_ms=_ms(start),
-        body_read=False,
     )
 
 
