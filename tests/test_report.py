@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -35,6 +36,7 @@ from auditor.report import (
     write_run_csvs,
     write_summary_csv,
 )
+from auditor.report.csvformat import neutralise
 
 UTC = dt.UTC
 RUN = RunInfo(
@@ -426,3 +428,136 @@ def test_csv_schema_doc_matches_the_headers() -> None:
         assert table_columns == header
     examples = re.findall(r"```csv\n(.*?)```", doc, flags=re.DOTALL)
     assert [e.splitlines()[0] for e in examples] == [",".join(MEASUREMENTS_HEADER), ",".join(SUMMARY_HEADER)]
+
+
+# Every free-text field starts with a character a spreadsheet would take for a formula.
+HOSTILE_RUN = RunInfo(
+    run_id="20261127T223000Z",
+    started_at=dt.datetime(2026, 11, 27, 22, 30, tzinfo=UTC),
+    province="+84 Gia Lai",
+    status="complete",
+)
+HOSTILE_PROVIDERS = [
+    ProviderHealth(RUN.run_id, "-vnpt", '=HYPERLINK("http://evil.example","x")', 45899, True)
+]
+HOSTILE_ENTRY = ListEntry(
+    url="=cmd|' /C calc'!A0",  # normalise_url would refuse it; the writer must not rely on that
+    host="x",
+    list_name="@list",
+    line=2,
+    category_code="=1+2",
+    date_added=dt.date(2026, 11, 1),
+)
+HOSTILE_RECORDS = [
+    _rec(
+        "-vnpt",
+        HOSTILE_ENTRY,
+        Judgement(Verdict.BLOCKED, "r", "@SUM(1+1)", Method.HTTP, Confidence.CONFIRMED),
+        dt.datetime(2026, 11, 27, 22, 31, 5, tzinfo=UTC),
+    ),
+    _rec(
+        "-vnpt",
+        HOSTILE_ENTRY,
+        Judgement(Verdict.ACCESSIBLE, "r", "\t=1+1"),
+        dt.datetime(2026, 11, 27, 22, 31, 6, tzinfo=UTC),
+    ),
+    _rec(
+        "-vnpt",
+        HOSTILE_ENTRY,
+        Judgement(Verdict.INCONCLUSIVE, "r", "'=1+1 already quoted"),
+        dt.datetime(2026, 11, 27, 22, 31, 7, tzinfo=UTC),
+    ),
+    _rec(
+        "-vnpt",
+        HOSTILE_ENTRY,
+        Judgement(Verdict.INCONCLUSIVE, "r", "'quoted', and a=1 later"),  # nothing to neutralise
+        dt.datetime(2026, 11, 27, 22, 31, 8, tzinfo=UTC),
+    ),
+]
+HOSTILE_SCORE = ProviderScore(
+    RUN.run_id,
+    HOSTILE_RUN.started_at,
+    "@Gia Lai",
+    "-vnpt",
+    "-VNPT",
+    45899,
+    True,
+    4,
+    1,
+    1,
+    2,
+    0,
+    50.0,
+)
+
+
+def test_measurements_csv_neutralises_formulas_in_free_text_only() -> None:
+    fh = io.StringIO(newline="")
+    write_measurements_csv(fh, HOSTILE_RUN, HOSTILE_PROVIDERS, HOSTILE_RECORDS)
+    fixed = (
+        '20261127T223000Z,{at},\'+84 Gia Lai,\'-vnpt,"\'=HYPERLINK(""http://evil.example"",""x"")",\'@list,'
+    )
+    fixed += "'=cmd|' /C calc'!A0,'=1+2,2026-11-01,"
+    assert fh.getvalue() == (
+        ",".join(MEASUREMENTS_HEADER) + "\r\n"
+        + fixed.format(at="2026-11-27T22:31:05Z") + "blocked,http,confirmed,'@SUM(1+1)\r\n"
+        + fixed.format(at="2026-11-27T22:31:06Z") + "accessible,,,'\t=1+1\r\n"
+        + fixed.format(at="2026-11-27T22:31:07Z") + "inconclusive,,,''=1+1 already quoted\r\n"
+        + fixed.format(at="2026-11-27T22:31:08Z") + "inconclusive,,,\"'quoted', and a=1 later\"\r\n"
+    )  # fmt: skip
+
+
+def test_summary_csv_neutralises_formulas_in_free_text_only() -> None:
+    fh = io.StringIO(newline="")
+    write_summary_csv(fh, [HOSTILE_SCORE])
+    assert fh.getvalue() == (
+        ",".join(SUMMARY_HEADER) + "\r\n"
+        "20261127T223000Z,2026-11-27T22:30:00Z,'@Gia Lai,'-vnpt,'-VNPT,45899,yes,4,1,1,2,50.0\r\n"
+    )
+
+
+def restore(cell: str) -> str:
+    """The reading rule of docs/csv-schema.md, for a program that needs the original text."""
+    if cell.startswith("'") and cell.lstrip("'").startswith(("=", "+", "-", "@", "\t", "\r")):
+        return cell[1:]
+    return cell
+
+
+def test_neutralised_csv_reads_back_to_the_same_values() -> None:
+    fh = io.StringIO(newline="")
+    write_measurements_csv(fh, HOSTILE_RUN, HOSTILE_PROVIDERS, HOSTILE_RECORDS)
+    rows = list(csv.DictReader(io.StringIO(fh.getvalue(), newline="")))
+    # What programs read by value is untouched.
+    assert [(r["verdict"], r["method"], r["confidence"], r["date_added"]) for r in rows] == [
+        ("blocked", "http", "confirmed", "2026-11-01"),
+        ("accessible", "", "", "2026-11-01"),
+        ("inconclusive", "", "", "2026-11-01"),
+        ("inconclusive", "", "", "2026-11-01"),
+    ]
+    # Free text comes back exactly with the documented rule.
+    free = ("province", "provider_id", "provider_name", "list", "url", "category_code", "evidence")
+    assert [tuple(restore(r[k]) for k in free) for r in rows] == [
+        (
+            HOSTILE_RUN.province,
+            "-vnpt",
+            HOSTILE_PROVIDERS[0].provider_name,
+            "@list",
+            HOSTILE_ENTRY.url,
+            "=1+2",
+            rec.judgement.evidence,
+        )
+        for rec in HOSTILE_RECORDS
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("=1", "'=1"), ("+1", "'+1"), ("-1", "'-1"), ("@x", "'@x"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+        ("'=1", "''=1"), ("''@x", "'''@x"), ("'a", "'a"), ("a=1", "a=1"), (" =1", " =1"), ("", ""),
+        ("Gia Lai", "Gia Lai"), ("https://a.example/=x", "https://a.example/=x"),
+    ],
+)  # fmt: skip
+def test_neutralise(text: str, written: str) -> None:
+    assert neutralise(text) == written
+    assert restore(written) == text

@@ -3,6 +3,9 @@
 The column lists below are a contract (see docs/csv-schema.md): exactly these names, in this order. The
 schema only ever grows by new columns at the END; nothing is renamed, removed or reordered.
 
+Free-text cells are neutralised against spreadsheet formulas (`neutralise`, the OWASP CSV-injection advice);
+the cells programs read by value never are.
+
 Formatting is done by pure functions that write to an open text file (`open(path, "w", encoding="utf-8",
 newline="")`, or `io.StringIO(newline="")`); `write_run_csvs` adds the atomic file handling.
 """
@@ -75,6 +78,22 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines())
 
 
+# OWASP "CSV Injection": a spreadsheet takes a cell that starts with one of these for a formula (tab and CR
+# too, because some programs strip them and then find the formula). https://owasp.org/www-community/attacks/CSV_Injection
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """A free-text cell made safe to open in a spreadsheet: a leading `'` if it could be read as a formula.
+
+    A cell that already starts with quotes before such a character gets one more, so the change can be
+    undone exactly: drop one leading `'` where the text after all its leading `'`s starts with one of
+    them (docs/csv-schema.md). Only free text goes through here, never a value that programs read
+    (verdict, method, confidence, times, counts), and those never start with these characters anyway.
+    """
+    return "'" + text if text.lstrip("'").startswith(_FORMULA_START) else text
+
+
 def _writer(fh: TextIO) -> Any:
     # RFC 4180: comma, double-quote quoting (a quote inside is doubled), CRLF after every record.
     return csv.writer(fh, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
@@ -98,17 +117,17 @@ def write_measurements_csv(
             (
                 rec.run_id,
                 format_utc(rec.measured_at),
-                _one_line(run.province),
-                rec.provider_id,
-                _one_line(names.get(rec.provider_id, "")),
-                entry.list_name,
-                entry.url,
-                entry.category_code,
+                neutralise(_one_line(run.province)),
+                neutralise(rec.provider_id),
+                neutralise(_one_line(names.get(rec.provider_id, ""))),
+                neutralise(entry.list_name),
+                neutralise(entry.url),
+                neutralise(entry.category_code),
                 entry.date_added.isoformat() if entry.date_added else "",
                 judgement.verdict.value,
                 judgement.method.value if blocked and judgement.method else "",
                 judgement.confidence.value if blocked and judgement.confidence else "",
-                _one_line(judgement.evidence),
+                neutralise(_one_line(judgement.evidence)),
             )
         )
         count += 1
@@ -124,9 +143,9 @@ def write_summary_csv(fh: TextIO, scores: Sequence[ProviderScore]) -> None:
             (
                 s.run_id,
                 format_utc(s.started_at),
-                _one_line(s.province),
-                s.provider_id,
-                _one_line(s.provider_name),
+                neutralise(_one_line(s.province)),
+                neutralise(s.provider_id),
+                neutralise(_one_line(s.provider_name)),
                 "" if s.asn is None else str(s.asn),
                 "yes" if s.measured else "no",
                 s.urls_total,
