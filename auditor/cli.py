@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import enum
 import functools
-import signal
 import json
+import signal
 import sys
 import tempfile
 import traceback
@@ -336,8 +336,8 @@ def lab(
     """Start the simulated province on loopback, audit it, and check every case's verdict."""
     from auditor.engine import run_audit
     from auditor.lab import Lab
-    from auditor.logs import EventLog
     from auditor.lab.scenario import compare
+    from auditor.logs import EventLog
     from auditor.report.table import render_summary_table
     from auditor.store import open_store
 
