@@ -90,8 +90,9 @@ def _load_lists(config: Config, quiet: bool, log=None) -> ListSet:  # type: igno
             from auditor.logs import EventLog
 
             log = EventLog(sys.stderr)
-        log.warning("lists.skipped", f"{len(lists.issues)} list rows skipped (see `auditor lists validate`)",
-                    skipped=len(lists.issues))
+        skipped = sum(r.skipped for r in lists.results)
+        log.warning("lists.skipped", f"{skipped} list rows skipped, {len(lists.issues) - skipped} warnings "
+                    "(see `auditor lists validate`)", skipped=skipped)
         secret = {str(p) for p in config.sensitive.lists}
         for issue in lists.issues[:20]:
             # a sensitive list's rows never reach a log, not even as an error message quoting them
