@@ -217,3 +217,17 @@ def test_history() -> None:
         assert "01:30 27/11/2026" in one and "−33,3" in one
         nothing = _text(render_history(store, None, 1, "en", now=now + dt.timedelta(days=30)))
         assert "no run in this period" in nothing
+
+
+def test_trend_axis_tells_runs_of_the_same_day_apart() -> None:
+    from dataclasses import replace
+
+    with fx.fixed_store() as store:
+        a = analyse(store, fx.LAST.run_id, grace_hours=fx.GRACE_HOURS, timezone=fx.TIMEZONE)
+    # the last two runs at 01:30 and 21:45 on the same local day
+    later = a.trend_runs[-2].started_at + dt.timedelta(hours=20, minutes=15)
+    runs = a.trend_runs[:-1] + (replace(a.trend_runs[-1], started_at=later),)
+    doc = render_html(replace(a, trend_runs=runs), "en")
+    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.S).group(1)  # type: ignore[union-attr]
+    assert "11-27 01:30" in trend and "11-27 21:45" in trend
+    assert ">11-25<" not in trend and "11-25 01:30" in trend

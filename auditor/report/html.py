@@ -26,6 +26,7 @@ from auditor.report.i18n import (
     fmt_local,
     fmt_pct,
     fmt_short_date,
+    fmt_time,
     method_label,
     t,
 )
@@ -45,11 +46,13 @@ h3 { font-size: 1.05em; margin: 16px 0 6px; }
 table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
 th, td { border: 1px solid #d0d7de; padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
-td.n, th.n { text-align: right; white-space: nowrap; }
+td.n, th.n { text-align: right; }
+td.n { white-space: nowrap; }
 td.url { word-break: break-all; }
 td.ev { overflow-wrap: anywhere; }
 #findings { margin-top: 12px; }
 tr.flagged td { background: #fff0f0; }
+#summary td:first-child { white-space: nowrap; }
 .good { color: #116329; font-weight: bold; }
 .fair { color: #9a6700; font-weight: bold; }
 .poor { color: #a40e26; font-weight: bold; }
@@ -217,11 +220,16 @@ def _trend(a: RunAnalysis, lang: str) -> str:
             f'<text x="{left - 6}" y="{y(g) + 4:.1f}" text-anchor="end">{g}%</text>'
         )
     step = max(1, -(-len(runs) // 12))  # at most about 12 labels
-    for i, r in enumerate(runs):
+    labels = [fmt_short_date(r.started_at, a.timezone, lang) for r in runs]
+    if len(set(labels)) < len(labels):  # several runs a day: their local times tell them apart
+        dated = [f"{d} {fmt_time(r.started_at, a.timezone)}" for d, r in zip(labels, runs, strict=True)]
+        if len(set(dated)) < len(dated):  # even in the same minute (back-to-back runs in the lab)
+            dated = [f"{d} {fmt_time(r.started_at, a.timezone, seconds=True)}" for d, r in zip(labels, runs, strict=True)]
+        labels = dated
+    for i, label in enumerate(labels):
         if i % step == 0 or i == len(runs) - 1:
             svg.append(
-                f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle">'
-                f"{_e(fmt_short_date(r.started_at, a.timezone, lang))}</text>"
+                f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{_e(label)}</text>'
             )
     for n, p in enumerate(a.providers):
         color = PALETTE[n % len(PALETTE)]

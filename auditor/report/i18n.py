@@ -199,6 +199,13 @@ def fmt_local(when: dt.datetime, timezone: str, lang: str = "en") -> str:
     return local.strftime("%Y-%m-%d %H:%M")
 
 
+def fmt_time(when: dt.datetime, timezone: str, seconds: bool = False) -> str:
+    """Local `HH:MM` (or `HH:MM:SS`), the same in both languages."""
+    from zoneinfo import ZoneInfo
+
+    return when.astimezone(ZoneInfo(timezone)).strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
 def fmt_short_date(when: dt.datetime, timezone: str, lang: str = "en") -> str:
     """A run's local date for an axis label: `11-28` / `28/11`."""
     from zoneinfo import ZoneInfo
