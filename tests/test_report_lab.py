@@ -1,4 +1,5 @@
-"""End to end: two nights of the simulated province into one store, then the analysis and every format.
+"""End to end: two nights of the simulated province into one store, then the analysis and every format
+(HTML, JSON, the summary CSV, the terminal).
 
 Night 2 changes policies (scenario.providers_for): vnpt stops blackholing tcpblackhole-case (newly
 accessible), mobifone starts blocking open-case, a must-block test URL gets through at mobifone (flagged)
@@ -8,6 +9,7 @@ and viettel's DNS over-blocks the must-allow portal.
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import re
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from auditor.config import Config, load_config
 from auditor.engine import run_audit
 from auditor.lab import Lab, scenario
 from auditor.models import RunInfo
+from auditor.report.csvformat import summary_extras, write_summary_csv
 from auditor.report.html import render_html
 from auditor.report.jsonformat import report_to_json
 from auditor.report.table import render_analysis
@@ -106,6 +109,13 @@ def test_every_format_shows_them(two_nights) -> None:  # type: ignore[no-untyped
     validator().validate(j)
     assert [n["url"] for n in j["analysis"]["newly_accessible"]] == [TCPBLACKHOLE]
     assert [len(p["trend"]) for p in j["analysis"]["providers"]] == [2] * 7
+    # the ministry's summary CSV
+    fh = io.StringIO(newline="")
+    write_summary_csv(fh, a.scores, summary_extras(a))
+    rows = {r["provider_id"]: r for r in csv.DictReader(io.StringIO(fh.getvalue(), newline=""))}
+    assert rows["vnpt"]["newly_accessible"] == "1" and rows["viettel"]["newly_accessible"] == "0"
+    assert rows["mobifone"]["must_block_failed"] == "1" and rows["viettel"]["overblocked"] == "1"
+    assert rows["deadvantage"]["sla_breaches"] == ""
     # terminal
     console = Console(file=io.StringIO(), width=160, color_system=None, record=True)
     console.print(render_analysis(a, "en"))

@@ -16,12 +16,17 @@ import csv
 import datetime as dt
 import os
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from decimal import ROUND_DOWN, Decimal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
+from auditor.report.i18n import CSV_COLUMNS_VI
+
+if TYPE_CHECKING:
+    from auditor.analysis import RunAnalysis
 
 MEASUREMENTS_HEADER = (
     "run_id",
@@ -52,7 +57,54 @@ SUMMARY_HEADER = (
     "accessible",
     "inconclusive",
     "compliance_pct",
+    # appended with the run analysis (auditor.analysis), see docs/csv-schema.md
+    "sla_breaches",
+    "median_hours_to_block",
+    "newly_accessible",
+    "must_block_failed",
+    "overblocked",
 )
+
+# Vietnamese headers, only behind an explicit option (headers="vi"): the contract is the English names.
+MEASUREMENTS_HEADER_VI = tuple(CSV_COLUMNS_VI[c] for c in MEASUREMENTS_HEADER)
+SUMMARY_HEADER_VI = tuple(CSV_COLUMNS_VI[c] for c in SUMMARY_HEADER)
+HeaderStyle = Literal["contract", "vi"]
+
+
+@dataclass(frozen=True)
+class SummaryExtras:
+    """One provider's analysis figures, for the summary's last five columns."""
+
+    sla_breaches: int
+    median_hours_to_block: float | None
+    newly_accessible: int
+    must_block_failed: int
+    overblocked: int
+
+
+def summary_extras(analysis: RunAnalysis) -> dict[str, SummaryExtras]:
+    """The `extras` argument of write_summary_csv / write_run_csvs, from a run's analysis."""
+    return {
+        p.provider_id: SummaryExtras(
+            p.sla_breaches, p.median_hours_to_block, p.newly_accessible, p.must_block_failed, p.overblocked
+        )
+        for p in analysis.providers
+    }
+
+
+def format_hours(hours: float | None) -> str:
+    """One decimal, rounded half up (`73.25` -> `73.3`); empty when there is no value."""
+    if hours is None:
+        return ""
+    return str(Decimal(repr(hours)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _extras_cells(extras: Mapping[str, SummaryExtras] | None, score: ProviderScore) -> tuple[object, ...]:
+    x = extras.get(score.provider_id) if extras is not None else None
+    if x is None or not score.measured:  # no analysis given, or nothing measured: unknown, not zero
+        return ("", "", "", "", "")
+    return (x.sla_breaches, format_hours(x.median_hours_to_block), x.newly_accessible, x.must_block_failed,
+            x.overblocked)
 
 
 def format_utc(value: dt.datetime) -> str:
@@ -104,11 +156,14 @@ def write_measurements_csv(
     run: RunInfo,
     providers: Sequence[ProviderHealth],
     measurements: Iterable[MeasurementRecord],
+    *,
+    headers: HeaderStyle = "contract",
 ) -> int:
-    """Write the header and one row per record, streaming; return the number of rows written."""
+    """Write the header and one row per record, streaming; return the number of rows written.
+    `headers="vi"` writes Vietnamese column names instead of the contract's (only when asked for)."""
     names = {p.provider_id: p.provider_name for p in providers}
     writer = _writer(fh)
-    writer.writerow(MEASUREMENTS_HEADER)
+    writer.writerow(MEASUREMENTS_HEADER_VI if headers == "vi" else MEASUREMENTS_HEADER)
     count = 0
     for rec in measurements:
         entry, judgement = rec.entry, rec.judgement
@@ -134,10 +189,17 @@ def write_measurements_csv(
     return count
 
 
-def write_summary_csv(fh: TextIO, scores: Sequence[ProviderScore]) -> None:
-    """Write the header and one row per provider score, in the given order."""
+def write_summary_csv(
+    fh: TextIO,
+    scores: Sequence[ProviderScore],
+    extras: Mapping[str, SummaryExtras] | None = None,
+    *,
+    headers: HeaderStyle = "contract",
+) -> None:
+    """Write the header and one row per provider score, in the given order. `extras` (summary_extras of
+    the run's analysis) fills the last five columns; without it they are empty."""
     writer = _writer(fh)
-    writer.writerow(SUMMARY_HEADER)
+    writer.writerow(SUMMARY_HEADER_VI if headers == "vi" else SUMMARY_HEADER)
     for s in scores:
         writer.writerow(
             (
@@ -153,6 +215,7 @@ def write_summary_csv(fh: TextIO, scores: Sequence[ProviderScore]) -> None:
                 s.accessible,
                 s.inconclusive,
                 format_compliance_pct(s.compliance_pct),
+                *_extras_cells(extras, s),
             )
         )
 
@@ -215,6 +278,7 @@ def write_run_csvs(
     scores: Sequence[ProviderScore],
     *,
     partial: bool = False,
+    extras: Mapping[str, SummaryExtras] | None = None,
 ) -> tuple[Path, Path]:
     """Write `measurements-<run_id>.csv` and `summary-<run_id>.csv` into `out_dir` (created if needed);
     for an interrupted run `measurements-<run_id>.partial.csv` and `summary-<run_id>.partial.csv`, which
@@ -232,7 +296,7 @@ def write_run_csvs(
         measurements_path, lambda fh: write_measurements_csv(fh, run, providers, measurement_source())
     )
     try:
-        tmp_summary = _write_temp(summary_path, lambda fh: write_summary_csv(fh, scores))
+        tmp_summary = _write_temp(summary_path, lambda fh: write_summary_csv(fh, scores, extras))
     except BaseException:
         tmp_measurements.unlink(missing_ok=True)
         raise
