@@ -9,7 +9,16 @@ import pytest
 
 from auditor.analysis import analyse, score_from_counts
 from auditor.errors import UsageError
-from auditor.models import Confidence, Judgement, ListEntry, MeasurementRecord, Method, ProviderHealth, RunInfo, Verdict
+from auditor.models import (
+    Confidence,
+    Judgement,
+    ListEntry,
+    MeasurementRecord,
+    Method,
+    ProviderHealth,
+    RunInfo,
+    Verdict,
+)
 from auditor.scoring import score_run
 from auditor.store import SqliteStore
 from tests import fixed_store as fx

@@ -49,7 +49,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _text_of(dom: str, section_id: str) -> str:
-    m = re.search(rf'<section id="{section_id}">(.*?)</section>', dom, re.S)
+    m = re.search(rf'<section id="{section_id}">(.*?)</section>', dom, re.DOTALL)
     assert m, f"section {section_id} missing from the DOM"
     return m.group(1)
 

@@ -53,7 +53,7 @@ def test_html_golden(analysis, lang: str) -> None:  # type: ignore[no-untyped-de
 class _Structure(HTMLParser):
     """Collects tags, checks they nest, and keeps the text shown in each section."""
 
-    VOID = {"meta", "br", "hr", "img", "input", "link", "rect", "circle", "line", "polyline"}
+    VOID = frozenset({"meta", "br", "hr", "img", "input", "link", "rect", "circle", "line", "polyline"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -113,7 +113,7 @@ def test_html_escapes_what_came_from_the_network(analysis) -> None:  # type: ign
 
 
 def _section(doc: str, section_id: str) -> str:
-    m = re.search(rf'<section id="{section_id}">(.*?)</section>', doc, re.S)
+    m = re.search(rf'<section id="{section_id}">(.*?)</section>', doc, re.DOTALL)
     assert m, section_id
     return " ".join(parse(m.group(1)).text)
 
@@ -137,7 +137,7 @@ def test_html_shows_every_finding(analysis) -> None:  # type: ignore[no-untyped-
     cats = _section(doc, "categories")
     assert "CB — Cờ bạc" in cats and "TE — Bảo vệ trẻ em" in cats and "(no category)" in cats
     # the trend: one polyline per provider with at least two scored runs, 4 runs on the axis
-    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.S).group(1)  # type: ignore[union-attr]
+    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
     assert trend.count("<polyline") == 4  # mobifone: its three scored nights; the fourth has no score
     assert trend.count("<circle") == 3 * 4 + 3
     assert "25/11" not in trend and "11-25" in trend and "11-28" in trend
@@ -228,6 +228,6 @@ def test_trend_axis_tells_runs_of_the_same_day_apart() -> None:
     later = a.trend_runs[-2].started_at + dt.timedelta(hours=20, minutes=15)
     runs = a.trend_runs[:-1] + (replace(a.trend_runs[-1], started_at=later),)
     doc = render_html(replace(a, trend_runs=runs), "en")
-    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.S).group(1)  # type: ignore[union-attr]
+    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
     assert "11-27 01:30" in trend and "11-27 21:45" in trend
     assert ">11-25<" not in trend and "11-25 01:30" in trend

@@ -99,11 +99,11 @@ def test_every_format_shows_them(two_nights) -> None:  # type: ignore[no-untyped
     run_id = a.run.run_id
     # HTML
     doc = render_html(a, "vi")
-    newly = re.search(r'<h3 id="newly-accessible">(.*?)</table>', doc, re.S).group(1)  # type: ignore[union-attr]
+    newly = re.search(r'<h3 id="newly-accessible">(.*?)</table>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
     assert "tcpblackhole-case.example" in newly and "(1)" in newly
-    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.S).group(1)  # type: ignore[union-attr]
+    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
     assert trend.count("<polyline") == 4  # the four measured providers, two nights each
-    assert "kiemtra-chan.example" in re.search(r'<section id="must-block">(.*?)</section>', doc, re.S).group(1)  # type: ignore[union-attr]
+    assert "kiemtra-chan.example" in re.search(r'<section id="must-block">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
     # JSON
     j = report_to_json(a, store.providers(run_id), store.iter_measurements(run_id))
     validator().validate(j)

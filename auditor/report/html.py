@@ -17,6 +17,7 @@ import html
 from collections.abc import Iterable, Sequence
 
 from auditor.analysis import Finding, RunAnalysis
+from auditor.report.csvformat import format_utc
 from auditor.report.i18n import (
     LABELS,
     check_lang,
@@ -30,7 +31,6 @@ from auditor.report.i18n import (
     method_label,
     t,
 )
-from auditor.report.csvformat import format_utc
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22")
@@ -115,9 +115,11 @@ def render_html(analysis: RunAnalysis, lang: str = "en") -> str:
             "overblocking", t("overblocked_title", lang), a.overblocked, names, lang,
             total=sum(p.overblocked for p in a.providers), evidence=True, method=True,
         ),
-        f'<footer><p>{_e(t("generated_by", lang))} {_e(a.run.run_id)} · '
-        f"{_e(t('grace_hours', lang))}: {_e(fmt_hours(a.grace_hours, lang))} · "
-        f"{_e(t('timezone', lang))}: {_e(a.timezone)}</p></footer>",
+        (
+            f'<footer><p>{_e(t("generated_by", lang))} {_e(a.run.run_id)} · '
+            f"{_e(t('grace_hours', lang))}: {_e(fmt_hours(a.grace_hours, lang))} · "
+            f"{_e(t('timezone', lang))}: {_e(a.timezone)}</p></footer>"
+        ),
         "</body>",
         "</html>",
     ]
@@ -211,8 +213,10 @@ def _trend(a: RunAnalysis, lang: str) -> str:
         return top + plot_h * (1 - pct / 100)
 
     svg = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img" aria-label="{_e(t("trend_title", lang, n=len(runs)))}">'
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img" aria-label="{_e(t("trend_title", lang, n=len(runs)))}">'
+        )
     ]
     for g in (0, 25, 50, 75, 100):
         svg.append(
@@ -272,8 +276,10 @@ def _bars(groups: Sequence[tuple[str, float | None]], lang: str) -> str:
     label_w, bar_w, row_h = 300, 460, 22
     height = row_h * len(groups) + 6
     svg = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {label_w + bar_w + 80} {height}" '
-        f'width="{label_w + bar_w + 80}" height="{height}">'
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {label_w + bar_w + 80} {height}" '
+            f'width="{label_w + bar_w + 80}" height="{height}">'
+        )
     ]
     for i, (label, pct) in enumerate(groups):
         yy = 3 + i * row_h

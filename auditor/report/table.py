@@ -160,8 +160,8 @@ def render_analysis_tables(analysis: RunAnalysis, lang: str = "en", limit: int =
     out.append(findings(
         t("newly_title", lang),
         [(n.finding.provider_id, n.finding.url,
-          f"{t('previous_run', lang)}: {n.previous_run_id} ({fmt_local(n.previous_started_at, tz, lang)}); "
-          f"{n.finding.evidence}") for n in a.newly_accessible],
+          (f"{t('previous_run', lang)}: {n.previous_run_id} ({fmt_local(n.previous_started_at, tz, lang)}); "
+           f"{n.finding.evidence}")) for n in a.newly_accessible],
         sum(p.newly_accessible for p in a.providers), t("details", lang),
     ))
     out.append(findings(
