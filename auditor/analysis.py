@@ -23,7 +23,7 @@ For every provider of the run:
   which the provider took part; a run with `--provider` for others does not count as its previous run);
 - **persistent violations**: violations accessible in at least `persistent_after` of the provider's runs
   in a row, this one included (an inconclusive run breaks the streak: we could not tell). The streak is
-  counted inside the history window, so `runs_in_a_row` is at most `history_runs`.
+  counted inside the history window, so `runs_in_a_row` is at most `max(history_runs, persistent_after)`.
 
 Counts are exact; the lists of findings keep at most `max_findings` per provider and kind (a provider that
 blocks nothing would otherwise put the whole list in every report), in the run's list order.
@@ -109,7 +109,7 @@ class NewlyAccessible:
 @dataclass(frozen=True)
 class PersistentViolation:
     finding: Finding
-    runs_in_a_row: int  # this run included; at most the history window
+    runs_in_a_row: int  # this run included; at most max(history_runs, persistent_after)
     since_run_id: str  # the first run of the streak
     since: dt.datetime
 
