@@ -100,6 +100,10 @@ _SCHEMA = (
     )""",
 )
 
+# History queries (time to block, regressions) look a (provider, URL) up across every run: without this
+# index each such lookup scans the table, and a year of nightly runs holds tens of millions of rows.
+_INDEXES = ("CREATE INDEX IF NOT EXISTS measurements_pair ON measurements (provider_id, url, verdict)",)
+
 _MEASUREMENT_COLUMNS = (
     "run_id, provider_id, ordinal, url, list_name, line, category_code, category_description, date_added, "
     "source, notes, host, measured_at, verdict, method, confidence, rule, evidence, observations_json"
@@ -196,6 +200,8 @@ class SqliteStore(Store):
                         )
                     if version < SCHEMA_VERSION:  # no older schema exists yet; a migration would go here
                         raise StoreError(f"{self.path}: unknown old store schema {version}")
+                for statement in _INDEXES:  # additive: stores written before an index existed get it here
+                    conn.execute(statement)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
