@@ -45,6 +45,17 @@ class ReportFormat(str, enum.Enum):
     table = "table"
     csv = "csv"
     json = "json"
+    html = "html"
+
+
+class Lang(str, enum.Enum):
+    en = "en"
+    vi = "vi"
+
+
+class CsvHeaders(str, enum.Enum):
+    contract = "contract"
+    vi = "vi"
 
 
 def _boundary(command):  # type: ignore[no-untyped-def]
@@ -239,17 +250,22 @@ def check(
 def report(
     config: ConfigOption = DEFAULT_CONFIG,
     run_id: Annotated[str, typer.Option("--run", help="Run id, or 'latest'.")] = "latest",
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, csv (summary) or json.")] = ReportFormat.table,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, csv (summary), json or html.")] = ReportFormat.table,
+    lang: Annotated[Lang, typer.Option("--lang", help="Labels in table and html: en or vi.")] = Lang.en,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
     measurements: Annotated[bool, typer.Option("--measurements", help="csv: the per-URL CSV, not the summary.")] = False,
+    csv_headers: Annotated[CsvHeaders, typer.Option("--csv-headers", help="csv: the ministry contract's column "
+                                                    "names, or Vietnamese ones (for people, not programs).")] = CsvHeaders.contract,
+    runs: Annotated[int, typer.Option("--trend-runs", help="Runs shown in trends.", min=2, max=365)] = 10,
 ) -> int:
-    """Report a stored run."""
+    """Report a stored run: scores, trends, SLA breaches, regressions, must-block and must-allow findings."""
     import io
 
-    from auditor.report.csvformat import write_measurements_csv, write_summary_csv
-    from auditor.report.jsonformat import run_to_json
-    from auditor.report.table import render_summary_table, render_violations_table
-    from auditor.scoring import is_in_grace, score_run
+    from auditor.engine import analyse_run
+    from auditor.report.csvformat import summary_extras, write_measurements_csv, write_summary_csv
+    from auditor.report.html import render_html
+    from auditor.report.jsonformat import report_to_json
+    from auditor.report.table import render_analysis
     from auditor.sensitive import hidden
     from auditor.store import open_store
 
@@ -261,32 +277,28 @@ def report(
         if run_info is None:
             raise UsageError(f"no run {run_id!r} in the store {cfg.store}" if rid else f"the store {cfg.store} holds no run yet")
         providers = store.providers(run_info.run_id)
+        analysis = analyse_run(store, run_info.run_id, cfg, history_runs=runs)
 
         def shown():  # type: ignore[no-untyped-def]
             return hidden(store.iter_measurements(run_info.run_id), cfg)  # sensitive URLs hashed when asked
 
-        scores = score_run(run_info, providers, store.iter_measurements(run_info.run_id),
-                           exclude_urls=frozenset(cfg.must_allow),
-                           grace_hours=cfg.grace_hours, timezone=cfg.timezone)
         buf = io.StringIO()
         if fmt is ReportFormat.table:
-            console = Console(file=buf, width=140) if output else _out()
-            console.print(render_summary_table(scores, run_info))
+            console = Console(file=buf, width=150) if output else _out()
+            console.print(render_analysis(analysis, lang.value))
             for h in providers:
                 if not h.measured:
                     console.print(f"[bold red]{h.provider_id}[/] not measured: {h.reason}", highlight=False)
-            console.print(render_violations_table(
-                shown(), providers,
-                in_grace=lambda e: is_in_grace(e, run_info.started_at, cfg.grace_hours, cfg.timezone),
-            ))
         elif fmt is ReportFormat.csv:
             if measurements:
-                write_measurements_csv(buf, run_info, providers, shown())
+                write_measurements_csv(buf, run_info, providers, shown(), headers=csv_headers.value)
             else:
-                write_summary_csv(buf, scores)
-        else:
-            doc = run_to_json(run_info, providers, scores, shown())
+                write_summary_csv(buf, analysis.scores, summary_extras(analysis), headers=csv_headers.value)
+        elif fmt is ReportFormat.json:
+            doc = report_to_json(analysis, providers, shown())
             buf.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        else:
+            buf.write(render_html(analysis, lang.value))
     finally:
         store.close()
     text = buf.getvalue()
@@ -295,6 +307,30 @@ def report(
         output.write_text(text, encoding="utf-8", newline="")
     elif text:
         sys.stdout.write(text)
+    return ExitStatus.OK
+
+
+@app.command()
+@_boundary
+def history(
+    config: ConfigOption = DEFAULT_CONFIG,
+    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
+    days: Annotated[int, typer.Option("--days", help="How far back.", min=1, max=3650)] = 30,
+    lang: Annotated[Lang, typer.Option("--lang", help="Labels: en or vi.")] = Lang.en,
+) -> int:
+    """Compliance over time, per provider, in the terminal."""
+    from auditor.report.history import render_history
+    from auditor.store import open_store
+
+    cfg = load_config(config)
+    if provider is not None and cfg.provider(provider) is None:
+        raise UsageError(f"unknown provider {provider!r}; configured: {', '.join(p.id for p in cfg.providers)}")
+    store = open_store(cfg.store)
+    try:
+        _out().print(render_history(store, provider, days, lang.value, grace_hours=cfg.grace_hours,
+                                    timezone=cfg.timezone, must_allow=cfg.must_allow))
+    finally:
+        store.close()
     return ExitStatus.OK
 
 
@@ -332,36 +368,41 @@ def lists_validate(files: Annotated[list[Path], typer.Argument(help="List files 
 def lab(
     out: Annotated[Path, typer.Option("--out", help="Directory for the CSVs.")] = Path("reports/lab"),
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Keep the lab's config, CA and store here.")] = None,
+    nights: Annotated[int, typer.Option("--nights", min=1, max=2, help="1, or 2: a second night with changed "
+                                        "policies, into the same store, to show trends and regressions.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors.")] = False,
 ) -> int:
     """Start the simulated province on loopback, audit it, and check every case's verdict."""
-    from auditor.engine import run_audit
+    from auditor.engine import analyse_run, run_audit
     from auditor.lab import Lab
     from auditor.lab.scenario import compare
     from auditor.logs import EventLog
-    from auditor.report.table import render_summary_table
+    from auditor.report.table import render_analysis, render_summary_table
     from auditor.store import open_store
 
+    outcomes = []
     with tempfile.TemporaryDirectory(prefix="auditor-lab-") as tmp:
         where = workdir or Path(tmp)
-        with Lab(where) as province:
-            cfg = load_config(province.config_path)
-            observer = _observer(EventLog(sys.stderr, quiet=quiet), quiet, False)
-            store = open_store(cfg.store)
-            try:
-                result = asyncio.run(run_audit(cfg, store, observer, out_dir=out, lists=_load_lists(cfg, quiet)))
-                outcomes = compare(store.iter_measurements(result.run.run_id))
-            finally:
-                store.close()
+        for night in range(1, nights + 1):
+            with Lab(where, night=night) as province:
+                cfg = load_config(province.config_path)
+                observer = _observer(EventLog(sys.stderr, quiet=quiet), quiet, False)
+                store = open_store(cfg.store)
+                try:
+                    result = asyncio.run(run_audit(cfg, store, observer, out_dir=out, lists=_load_lists(cfg, quiet)))
+                    outcomes += compare(store.iter_measurements(result.run.run_id), night=night)
+                    analysis = analyse_run(store, result.run.run_id, cfg) if nights > 1 else None
+                finally:
+                    store.close()
     wrong = [o for o in outcomes if not o.ok]
     console = _out()
     if not quiet:
-        console.print(render_summary_table(result.scores, result.run))
+        console.print(render_analysis(analysis) if analysis is not None else render_summary_table(result.scores, result.run))
         for path in result.csv_paths:
             console.print(f"wrote {path}", highlight=False)
         if workdir:
-            console.print(f"lab config, CA and store kept in {workdir} (try: auditor report -c {province.config_path})",
-                          highlight=False)
+            console.print(f"lab config, CA and store kept in {workdir} (try: auditor report -c {province.config_path} "
+                          "--format html -o report.html)", highlight=False)
     if wrong:
         table = Table(title="Lab cases judged otherwise than expected")
         for col in ("provider", "case", "expected", "got", "evidence"):

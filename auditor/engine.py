@@ -33,9 +33,8 @@ from auditor.models import (
     Verdict,
 )
 from auditor.observations import UrlObservation
-from auditor.report.csvformat import write_run_csvs
-from auditor.scoring import score_run
-from auditor.sensitive import hasher_for, hidden, is_sensitive
+from auditor.report.csvformat import summary_extras, write_run_csvs
+from auditor.sensitive import hasher_for, hidden, is_sensitive, redactor
 from auditor.store import Store
 from auditor.verdict import inconclusive, judge
 from probes import base, dns
@@ -368,15 +367,13 @@ async def run_audit(
     store.flush()
     run = replace(run, status=status, finished_at=finished)
     healths = [health[p.id] for p in provider_cfgs]
-    scores = score_run(
-        run, healths, store.iter_measurements(run.run_id), grace_hours=config.grace_hours, timezone=config.timezone,
-        exclude_urls=frozenset(config.must_allow),
-    )
+    analysis = analyse_run(store, run.run_id, config)
+    scores = list(analysis.scores)
     paths: tuple[Path, ...] = ()
     if out_dir is not None:
         paths = write_run_csvs(
             out_dir, run, healths, lambda: hidden(store.iter_measurements(run.run_id), config), scores,
-            partial=not completed,
+            partial=not completed, extras=summary_extras(analysis),
         )
     observer.run_finished(run, scores)
     return AuditResult(run, tuple(healths), tuple(scores), lists, paths)
@@ -389,6 +386,17 @@ def _internal_error(exc: Exception, where: str) -> Judgement:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
     return inconclusive("internal.error", f"internal error measuring at {where}: {type(exc).__name__}{at} (a bug: please report)")
+
+
+def analyse_run(store: Store, run_id: str, config: Config, **options):  # type: ignore[no-untyped-def]
+    """Scores, trends, SLA and regressions of a stored run, as the config defines them (sensitive URLs
+    hashed in the findings when asked)."""
+    from auditor.analysis import analyse
+
+    return analyse(
+        store, run_id, grace_hours=config.grace_hours, timezone=config.timezone,
+        must_block=config.must_block, must_allow=config.must_allow, redact=redactor(config), **options,
+    )
 
 
 def audited_entries(config: Config, lists: ListSet) -> list[ListEntry]:

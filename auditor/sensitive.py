@@ -73,3 +73,11 @@ def hidden(records: Iterable[MeasurementRecord], config: Config) -> Iterator[Mea
     hasher = hasher_for(config)
     for rec in records:
         yield hide(rec, hasher) if hasher is not None and is_sensitive(config, rec.entry) else rec
+
+
+def redactor(config: Config):  # type: ignore[no-untyped-def]
+    """A record -> record function for the analysis' findings, or None when nothing is hashed."""
+    hasher = hasher_for(config)
+    if hasher is None:
+        return None
+    return lambda rec: hide(rec, hasher) if is_sensitive(config, rec.entry) else rec

@@ -88,7 +88,7 @@ def test_check_bad_url_is_a_usage_error(lab_run) -> None:
     assert result.exit_code == ExitStatus.USAGE
 
 
-@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "html"])
 def test_report_formats(lab_run, fmt: str, tmp_path: Path) -> None:
     out = tmp_path / f"report.{fmt}"
     run_id = lab_run.result.run.run_id  # other tests add runs to the same store: name this one
@@ -97,12 +97,34 @@ def test_report_formats(lab_run, fmt: str, tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     if fmt == "json":
         doc = json.loads(text)
-        assert doc["schema"] == "auditor.report/1"
+        assert doc["schema"] == "auditor.report/2"
         assert {p["provider_id"] for p in doc["providers"]} >= {"viettel", "deadvantage"}
     elif fmt == "csv":
         assert text.startswith("run_id,started_at,province,provider_id")
+        assert text.splitlines()[0].endswith(",sla_breaches,median_hours_to_block,newly_accessible,"
+                                             "must_block_failed,overblocked")
+    elif fmt == "html":
+        assert text.startswith("<!DOCTYPE html>") and "viettel" in text.lower()
     else:
         assert "viettel" in text and "Violations" in text
+
+
+def test_report_in_vietnamese(lab_run, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    run_id = lab_run.result.run.run_id
+    result = invoke("report", "-c", str(lab_run.lab.config_path), "--run", run_id, "--format", "html", "--lang", "vi",
+                    "-o", str(out))
+    assert result.exit_code == ExitStatus.OK
+    assert "Tỷ lệ tuân thủ" in out.read_text(encoding="utf-8")
+    table = invoke("report", "-c", str(lab_run.lab.config_path), "--run", run_id, "--lang", "vi")
+    assert "Nhà mạng" in table.output
+
+
+def test_history_in_the_terminal(lab_run) -> None:
+    result = invoke("history", "-c", str(lab_run.lab.config_path), "--provider", "viettel")
+    assert result.exit_code == ExitStatus.OK
+    assert "viettel" in result.output.lower()
+    assert invoke("history", "-c", str(lab_run.lab.config_path), "--provider", "nosuch").exit_code == ExitStatus.USAGE
 
 
 def test_report_latest_run_to_stdout(lab_run) -> None:
