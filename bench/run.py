@@ -76,6 +76,7 @@ class Figures:
     cpu_by_step: dict[str, float] = field(default_factory=dict)  # --sample: share of engine CPU under a step
     cpu_top: list[tuple[str, float]] = field(default_factory=list)  # --sample: innermost frames, share
     samples: int = 0
+    loop: str = "asyncio"
     machine: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -138,11 +139,13 @@ class LabProcess:
 class Timeline:
     """An engine observer that notes when the health checks end and when each share of the pairs is done."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, *, memory: bool = False) -> None:
         self.t0 = time.perf_counter()
         self.total = total
         self.done = 0
         self.marks: dict[str, float] = {}
+        self.memory = memory  # tracemalloc is on: snapshot what the run holds just before it returns
+        self.snapshot: Any = None
 
     def _mark(self, name: str) -> None:
         self.marks.setdefault(name, round(time.perf_counter() - self.t0, 2))
@@ -165,11 +168,17 @@ class Timeline:
 
     def run_finished(self, run: Any, scores: Any) -> None:
         self._mark("run finished (scored)")
+        if self.memory:
+            import tracemalloc
+
+            self.snapshot = tracemalloc.take_snapshot()
 
 
 def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
     _raise_file_limit()
-    fig = Figures(args.urls, args.providers, args.concurrency, args.timeout, machine=machine_info())
+    fig = Figures(
+        args.urls, args.providers, args.concurrency, args.timeout, machine=machine_info(), loop=args.loop
+    )
     plan = BulkPlan(args.urls, args.providers, args.blackhole_share, args.nxdomain_share, args.snireset_share)
     lab = LabProcess(workdir, args)
     try:
@@ -184,14 +193,18 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
         )  # CPU, not wall: the machine is shared
         lab_cpu0 = lab.cpu_seconds()
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
-        timeline = Timeline(len(lists.entries) * len(config.providers))
+        timeline = Timeline(len(lists.entries) * len(config.providers), memory=args.memory)
+        if args.memory:
+            import tracemalloc
+
+            tracemalloc.start()
         t0 = timeline.t0 = time.perf_counter()
         sampler = Sampler() if args.sample else None
         if profiler is not None:
             profiler.enable()
         if sampler is not None:
             sampler.start()
-        result = asyncio.run(run_audit(config, store, timeline, lists=lists))
+        result = _run(run_audit(config, store, timeline, lists=lists), args.loop)
         if sampler is not None:
             sampler.stop()
             fig.samples = sampler.samples
@@ -202,6 +215,11 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
             fig.cpu_top = [(_where(*key), n / total) for key, n in sampler.own.most_common(25)]
         if profiler is not None:
             profiler.disable()
+        if timeline.snapshot is not None:
+            import tracemalloc
+
+            tracemalloc.stop()
+            print_memory(timeline.snapshot)
         fig.wall_s = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         lab_cpu1 = lab.cpu_seconds()
@@ -372,6 +390,19 @@ def _where(filename: str, line: int, func: str) -> str:
     return f"{where}:{line} {func}"
 
 
+def print_memory(snapshot: Any) -> None:
+    stats = snapshot.statistics("lineno")
+    total = sum(st.size for st in stats)
+    print(
+        f"\nmemory held by Python objects as the run ends: {total / 2**20:.1f} MiB; the largest allocation sites:"
+    )
+    for st in stats[:12]:
+        frame = st.traceback[0]
+        print(
+            f"  {st.size / 2**20:8.1f} MiB {st.count:>9} blocks  {_where(frame.filename, frame.lineno, '')}"
+        )
+
+
 # --- list loading -------------------------------------------------------------------------------------
 
 
@@ -402,6 +433,7 @@ def print_figures(fig: Figures) -> None:
         ("URLs x providers", f"{fig.urls} x {fig.providers} (+ control)"),
         ("measurements", f"{fig.measurements} pairs ({fig.vantage_measurements} with control's)"),
         ("concurrency / timeout", f"{fig.concurrency} / {fig.timeout_s:g} s every step"),
+        ("event loop", fig.loop),
         ("wall", f"{fig.wall_s:.1f} s"),
         ("measurements/s", f"{fig.per_second:.1f}"),
         ("engine CPU", f"{fig.engine_cpu_s:.1f} s (user {fig.engine_user_s:.1f}, sys {fig.engine_sys_s:.1f})"),
@@ -412,6 +444,7 @@ def print_figures(fig: Figures) -> None:
         ("timed-out probes", f"{fig.timed_out_probes} {dict(sorted(fig.timed_out_by_step.items()))}"),
         ("lower bound", f"{fig.lower_bound_s:.1f} s = ceil({fig.timed_out_probes}/{fig.concurrency}) x {fig.timeout_s:g}"),
         ("wall / lower bound", ratio),
+        ("engine busy", f"{100 * fig.engine_cpu_s / fig.wall_s:.0f} % of the wall time (CPU / wall; 100 % = one core)"),
     ]  # fmt: skip
     for k, v in rows:
         print(f"{k:<28} {v}")
@@ -463,6 +496,14 @@ def machine_info() -> dict[str, str]:
     }
 
 
+def _run(coro: Any, loop: str) -> Any:
+    if loop == "uvloop":  # an experiment: uvloop is not a dependency (pip install uvloop to try it)
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
 def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -483,8 +524,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nxdomain-share", type=float, default=0.10)
     ap.add_argument("--snireset-share", type=float, default=0.10, help="of the https sites")
     ap.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the engine's event loop"
+    )
+    ap.add_argument(
         "--sample", action="store_true", help="sample the engine's CPU (about 1%% overhead) by area and step"
     )
+    ap.add_argument("--memory", action="store_true", help="tracemalloc: what the run holds as it ends (slow)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the engine into FILE and print its top costs")
     ap.add_argument("--workdir", type=Path, help="keep the lab's config, list and store here")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
