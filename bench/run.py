@@ -327,7 +327,7 @@ STEP_MARKERS: dict[str, tuple[tuple[str, str], ...]] = {
     "observations to dict (asdict)": (("auditor/observations.py", "to_dict"),),
     "store (record_*, JSON)": (("auditor/store/sqlite.py", "record_measurement"),
                                ("auditor/store/sqlite.py", "record_control")),
-    "scoring (end of run)": (("auditor/scoring.py", "score_run"),),
+    "scoring and analysis (end of run)": (("auditor/engine.py", "analyse_run"),),
 }  # fmt: skip
 
 # where a function's own time goes; the first matching rule wins (builtins have no file: match their name)
