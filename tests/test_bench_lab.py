@@ -19,6 +19,7 @@ from bench.bulk_lab import (
     site_ip,
     site_url,
 )
+from bench.run import Figures, analyse
 
 
 def test_plan_spreads_sites_and_shares_as_asked() -> None:
@@ -57,6 +58,9 @@ def test_engine_reaches_the_planned_verdict_for_every_pair(tmp_path) -> None:
         with open_store(config.store) as store:
             result = asyncio.run(run_audit(config, store))
             records = list(store.iter_measurements(result.run.run_id))
+            # the benchmark's own accounting, on the same stored run
+            fig = Figures(plan.sites, plan.providers, config.concurrency, timeout_s=1.0)
+            analyse(fig, plan, store, result.run.run_id, config.concurrency)
     assert result.all_measured, [h.reason for h in result.health if not h.measured]
     assert Counter(r.provider_id for r in records) == {pid: plan.sites for pid in roles}
     wrong = []
@@ -71,3 +75,14 @@ def test_engine_reaches_the_planned_verdict_for_every_pair(tmp_path) -> None:
     assert not wrong, "\n".join(wrong)
     blocked = Counter(r.provider_id for r in records if r.judgement.verdict == "blocked")
     assert set(blocked) == {"blackhole", "nxdomain", "snireset"}
+
+    assert fig.wrong == []
+    assert (fig.measurements, fig.vantage_measurements) == (6 * plan.sites, 7 * plan.sites)
+    blackholed = sum(1 for _ in plan.blocked_sites("blackhole"))
+    # each blackholed connect is tried twice; a loaded machine may add a spurious timeout, never remove one
+    assert fig.timed_out_by_step["tcp"] >= blackholed
+    assert fig.timed_out_by_step["retried"] >= blackholed
+    assert {"dns", "tcp", "tls", "http", "measurement"} <= set(fig.steps)
+    assert sum(
+        n for k, n in fig.verdicts.items() if k.startswith("snireset") and k.endswith("blocked/tls")
+    ) == sum(1 for _ in plan.blocked_sites("snireset"))
