@@ -53,29 +53,32 @@ async def diagnose(config: Config) -> list[Finding]:
     findings.append(_output_finding(config.output_dir))
 
     kit = build_toolkit(config)
-    control_ok, control_checks, canary_obs = await check_control(kit)
-    findings.append(Finding(
-        "control", control_ok, "; ".join(control_checks) or "no canaries",
-        "" if control_ok else f"control must reach every canary: {vantage_hint(config.control.vantage)}; and check "
-        "control.resolvers", fatal=not control_ok,
-    ))
-    if not control_ok:
+    try:
+        control_ok, control_checks, canary_obs = await check_control(kit)
+        findings.append(Finding(
+            "control", control_ok, "; ".join(control_checks) or "no canaries",
+            "" if control_ok else f"control must reach every canary: {vantage_hint(config.control.vantage)}; and check "
+            "control.resolvers", fatal=not control_ok,
+        ))
+        if not control_ok:
+            return findings
+        probe_name = _health_probe_name(config, lists.entries)
+        for p in config.providers:
+            measured, reason, checks = await check_provider(kit, p.id, canary_obs, probe_name)
+            if measured:
+                findings.append(Finding(f"provider {p.id}", True, "; ".join(checks)))
+                continue
+            if reason.startswith("vantage"):
+                hint = vantage_hint(p.vantage)
+            elif reason.startswith("no resolver"):
+                hint = (f"check providers[{p.id}].resolvers: from the vantage, `dig @{p.resolvers[0].ip} -p "
+                        f"{p.resolvers[0].port} {probe_name} +tcp` should answer")
+            else:
+                hint = f"the provider blocks or breaks a canary; look at it step by step: `auditor check {p.id} {config.canaries[0] if config.canaries else ''}`"
+            findings.append(Finding(f"provider {p.id}", False, f"{reason} ({'; '.join(checks)})", hint, fatal=True))
         return findings
-    probe_name = _health_probe_name(config, lists.entries)
-    for p in config.providers:
-        measured, reason, checks = await check_provider(kit, p.id, canary_obs, probe_name)
-        if measured:
-            findings.append(Finding(f"provider {p.id}", True, "; ".join(checks)))
-            continue
-        if reason.startswith("vantage"):
-            hint = vantage_hint(p.vantage)
-        elif reason.startswith("no resolver"):
-            hint = (f"check providers[{p.id}].resolvers: from the vantage, `dig @{p.resolvers[0].ip} -p "
-                    f"{p.resolvers[0].port} {probe_name} +tcp` should answer")
-        else:
-            hint = f"the provider blocks or breaks a canary; look at it step by step: `auditor check {p.id} {config.canaries[0] if config.canaries else ''}`"
-        findings.append(Finding(f"provider {p.id}", False, f"{reason} ({'; '.join(checks)})", hint, fatal=True))
-    return findings
+    finally:
+        await kit.close()
 
 
 def _store_finding(config: Config) -> Finding:

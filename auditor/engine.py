@@ -24,6 +24,7 @@ from auditor.limits import KeyedLimits
 from auditor.lists import ListSet, read_lists
 from auditor.measure import Vantage, measure_url
 from auditor.models import (
+    Confidence,
     Judgement,
     ListEntry,
     MeasurementRecord,
@@ -38,6 +39,7 @@ from auditor.sensitive import hasher_for, hidden, is_sensitive, redactor
 from auditor.store import Store
 from auditor.verdict import inconclusive, judge
 from probes import base, dns
+from probes.dns import TcpChannels
 from probes.dialers import make_dialer
 
 CONTROL_ID = "control"
@@ -88,6 +90,12 @@ class Toolkit:
     providers: dict[str, Vantage] = field(default_factory=dict)
     provider_fingerprints: dict[str, FingerprintSet] = field(default_factory=dict)
 
+    async def close(self) -> None:
+        """Close what the vantages keep open between probes (pipelined DNS connections)."""
+        for v in (self.control, *self.providers.values()):
+            if v.probe.dns_channels is not None:
+                await v.probe.dns_channels.close()
+
     def dns_fingerprint(self, vantage_id: str) -> Callable[[str], str | None]:
         fps = self.provider_fingerprints.get(vantage_id, self.fingerprints)
 
@@ -127,7 +135,8 @@ def build_toolkit(config: Config, provider_ids: Iterable[str] = ()) -> Toolkit:
 
     def vantage(vid: str, vcfg: VantageConfig, resolvers: Sequence[ResolverAddress], f: FingerprintSet) -> Vantage:
         dialer = make_dialer(vcfg.kind, vcfg.value, loopback_only=config.loopback_only)
-        probe = base.ProbeContext(dialer=dialer, timeouts=timeouts, ssl_context=ssl_context)
+        probe = base.ProbeContext(dialer=dialer, timeouts=timeouts, ssl_context=ssl_context,
+                                  dns_channels=TcpChannels())
         return Vantage(vid, probe, tuple((r.ip, r.port) for r in resolvers), matcher=page_matcher(f),
                        block_address=lambda ip: f.match_dns_ip(ip) is not None,
                        limits=KeyedLimits(config.limits.resolver_qps, config.limits.per_destination),
@@ -230,8 +239,25 @@ class HealthMonitor:
             return ok, reason
 
 
-async def confirm_silence(judgement: Judgement, monitor: HealthMonitor | None) -> Judgement:
-    if monitor is None or judgement.rule not in SILENCE_RULES:
+def rests_on_silence(judgement: Judgement, obs: UrlObservation) -> bool:
+    """A blocked verdict that a dead vantage could also explain: a timeout rule, or a likely verdict whose
+    provider observation holds a timeout (e.g. a differing DNS answer whose address never answered)."""
+    if judgement.verdict is not Verdict.BLOCKED:
+        return False
+    if judgement.rule in SILENCE_RULES:
+        return True
+    if judgement.confidence is not Confidence.LIKELY:
+        return False
+    for hop in obs.hops:
+        steps = [*(e.failure for e in hop.endpoints), hop.http.failure if hop.http else None]
+        steps += [q.failure for q in hop.dns.queries] if hop.dns else []
+        if base.TIMEOUT in steps:
+            return True
+    return False
+
+
+async def confirm_silence(judgement: Judgement, monitor: HealthMonitor | None, obs: UrlObservation) -> Judgement:
+    if monitor is None or not rests_on_silence(judgement, obs):
         return judgement
     ok, reason = await monitor.healthy()
     if ok:
@@ -295,88 +321,91 @@ async def run_audit(
         started = dt.datetime.now(dt.UTC).replace(microsecond=0)
         run = RunInfo(new_run_id(started), started, config.province, config_digest=config_digest(config))
     kit = build_toolkit(config, provider_ids)
-    store.begin_run(run)
-    provider_cfgs = [p for p in config.providers if p.id in kit.providers]
-    todo = [e for e in entries if any(e.url not in done.get(p.id, ()) for p in provider_cfgs)]
-    observer.run_started(run, len(todo), [p.id for p in provider_cfgs])
+    try:
+        store.begin_run(run)
+        provider_cfgs = [p for p in config.providers if p.id in kit.providers]
+        todo = [e for e in entries if any(e.url not in done.get(p.id, ()) for p in provider_cfgs)]
+        observer.run_started(run, len(todo), [p.id for p in provider_cfgs])
 
-    control_ok, control_checks, canary_obs = await check_control(kit)
-    probe_name = _health_probe_name(config, entries)
-    health: dict[str, ProviderHealth] = {}
+        control_ok, control_checks, canary_obs = await check_control(kit)
+        probe_name = _health_probe_name(config, entries)
+        health: dict[str, ProviderHealth] = {}
 
-    async def check(p) -> None:  # type: ignore[no-untyped-def]
-        if not control_ok:
-            measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
-        else:
-            measured, reason, checks = await check_provider(kit, p.id, canary_obs, probe_name)
-        h = ProviderHealth(run.run_id, p.id, p.name, p.asn, measured, reason, tuple(control_checks + checks))
-        health[p.id] = h
+        async def check(p) -> None:  # type: ignore[no-untyped-def]
+            if not control_ok:
+                measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
+            else:
+                measured, reason, checks = await check_provider(kit, p.id, canary_obs, probe_name)
+            h = ProviderHealth(run.run_id, p.id, p.name, p.asn, measured, reason, tuple(control_checks + checks))
+            health[p.id] = h
 
-    await asyncio.gather(*(check(p) for p in provider_cfgs))
-    for p in provider_cfgs:  # in config order
-        store.record_provider(health[p.id])
-        observer.provider_checked(health[p.id])
-    store.flush()
+        await asyncio.gather(*(check(p) for p in provider_cfgs))
+        for p in provider_cfgs:  # in config order
+            store.record_provider(health[p.id])
+            observer.provider_checked(health[p.id])
+        store.flush()
 
-    healthy = [p.id for p in provider_cfgs if health[p.id].measured]
-    monitors = {pid: HealthMonitor(kit, pid, canary_obs, probe_name) for pid in healthy}
-    unhealthy = [p.id for p in provider_cfgs if not health[p.id].measured]
-    limit = asyncio.Semaphore(config.concurrency)
-    ordinal = {e.url: i for i, e in enumerate(entries)}  # CSV rows follow the lists' order
+        healthy = [p.id for p in provider_cfgs if health[p.id].measured]
+        monitors = {pid: HealthMonitor(kit, pid, canary_obs, probe_name) for pid in healthy}
+        unhealthy = [p.id for p in provider_cfgs if not health[p.id].measured]
+        limit = asyncio.Semaphore(config.concurrency)
+        ordinal = {e.url: i for i, e in enumerate(entries)}  # CSV rows follow the lists' order
 
-    async def one_url(entry: ListEntry) -> None:
-        wanted = [pid for pid in healthy if entry.url not in done.get(pid, ())]
-        control_obs: UrlObservation | None = None
-        content = not is_sensitive(config, entry)
-        if wanted:
-            try:
-                async with limit:
-                    control_obs = await measure_url(kit.control, entry.url, content=content)
-            except Exception as exc:  # noqa: BLE001 - a bug on one URL must not end the night's run
-                for pid in wanted:
-                    record(pid, entry, _internal_error(exc, "control"), {})
-                return
-            store.record_control(run.run_id, entry.url, control_obs.to_dict())
+        async def one_url(entry: ListEntry) -> None:
+            wanted = [pid for pid in healthy if entry.url not in done.get(pid, ())]
+            control_obs: UrlObservation | None = None
+            content = not is_sensitive(config, entry)
+            if wanted:
+                try:
+                    async with limit:
+                        control_obs = await measure_url(kit.control, entry.url, content=content)
+                except Exception as exc:  # noqa: BLE001 - a bug on one URL must not end the night's run
+                    for pid in wanted:
+                        record(pid, entry, _internal_error(exc, "control"), {})
+                    return
+                store.record_control(run.run_id, entry.url, control_obs.to_dict())
 
-        async def at(pid: str) -> None:
-            assert control_obs is not None
-            try:
-                async with limit:
-                    obs = await measure_url(kit.providers[pid], entry.url, control_obs, content=content)
-                judgement = judge(obs, control_obs, kit.dns_fingerprint(pid), private_ok=config.allow_private_destinations)
-                judgement = await confirm_silence(judgement, monitors[pid])
-            except Exception as exc:  # noqa: BLE001 - recorded as inconclusive, the run goes on
-                record(pid, entry, _internal_error(exc, pid), {})
-                return
-            record(pid, entry, judgement, {"provider": obs.to_dict()})
+            async def at(pid: str) -> None:
+                assert control_obs is not None
+                try:
+                    async with limit:
+                        obs = await measure_url(kit.providers[pid], entry.url, control_obs, content=content)
+                    judgement = judge(obs, control_obs, kit.dns_fingerprint(pid), private_ok=config.allow_private_destinations)
+                    judgement = await confirm_silence(judgement, monitors[pid], obs)
+                except Exception as exc:  # noqa: BLE001 - recorded as inconclusive, the run goes on
+                    record(pid, entry, _internal_error(exc, pid), {})
+                    return
+                record(pid, entry, judgement, {"provider": obs.to_dict()})
 
-        await asyncio.gather(*(at(pid) for pid in wanted))
-        for pid in unhealthy:
-            if entry.url not in done.get(pid, ()):
-                record(pid, entry, inconclusive("provider.not_measured", f"provider not measured: {health[pid].reason}"), {})
+            await asyncio.gather(*(at(pid) for pid in wanted))
+            for pid in unhealthy:
+                if entry.url not in done.get(pid, ()):
+                    record(pid, entry, inconclusive("provider.not_measured", f"provider not measured: {health[pid].reason}"), {})
 
-    def record(pid: str, entry: ListEntry, judgement: Judgement, observations: dict) -> None:  # type: ignore[type-arg]
-        rec = MeasurementRecord(run.run_id, pid, entry, judgement, dt.datetime.now(dt.UTC), observations)
-        store.record_measurement(rec, ordinal=ordinal[entry.url])
-        observer.measured(rec)
+        def record(pid: str, entry: ListEntry, judgement: Judgement, observations: dict) -> None:  # type: ignore[type-arg]
+            rec = MeasurementRecord(run.run_id, pid, entry, judgement, dt.datetime.now(dt.UTC), observations)
+            store.record_measurement(rec, ordinal=ordinal[entry.url])
+            observer.measured(rec)
 
-    completed = await _bounded_gather((one_url(e) for e in todo), max(4, config.concurrency), stop, drain_seconds)
-    status = "complete" if completed else "partial"
-    finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    store.finish_run(run.run_id, finished, status)
-    store.flush()
-    run = replace(run, status=status, finished_at=finished)
-    healths = [health[p.id] for p in provider_cfgs]
-    analysis = analyse_run(store, run.run_id, config)
-    scores = list(analysis.scores)
-    paths: tuple[Path, ...] = ()
-    if out_dir is not None:
-        paths = write_run_csvs(
-            out_dir, run, healths, lambda: hidden(store.iter_measurements(run.run_id), config), scores,
-            partial=not completed, extras=summary_extras(analysis),
-        )
-    observer.run_finished(run, scores)
-    return AuditResult(run, tuple(healths), tuple(scores), lists, paths)
+        completed = await _bounded_gather((one_url(e) for e in todo), max(4, config.concurrency), stop, drain_seconds)
+        status = "complete" if completed else "partial"
+        finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        store.finish_run(run.run_id, finished, status)
+        store.flush()
+        run = replace(run, status=status, finished_at=finished)
+        healths = [health[p.id] for p in provider_cfgs]
+        analysis = analyse_run(store, run.run_id, config)
+        scores = list(analysis.scores)
+        paths: tuple[Path, ...] = ()
+        if out_dir is not None:
+            paths = write_run_csvs(
+                out_dir, run, healths, lambda: hidden(store.iter_measurements(run.run_id), config), scores,
+                partial=not completed, extras=summary_extras(analysis),
+            )
+        observer.run_finished(run, scores)
+        return AuditResult(run, tuple(healths), tuple(scores), lists, paths)
+    finally:
+        await kit.close()
 
 
 def _internal_error(exc: Exception, where: str) -> Judgement:
@@ -507,21 +536,24 @@ async def check_provider_urls(
     The URLs are measured even when the provider is unhealthy, so the analyst sees why; the judgement then
     says it would not count."""
     kit = build_toolkit(config, [provider_id])
-    v = kit.providers[provider_id]
-    control_ok, control_checks, canary_obs = await check_control(kit)
-    if control_ok:
-        measured, reason, checks = await check_provider(kit, provider_id, canary_obs, _health_probe_name(config, ()))
-    else:
-        measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
+    try:
+        v = kit.providers[provider_id]
+        control_ok, control_checks, canary_obs = await check_control(kit)
+        if control_ok:
+            measured, reason, checks = await check_provider(kit, provider_id, canary_obs, _health_probe_name(config, ()))
+        else:
+            measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
 
-    async def one(url: str) -> UrlCheck:
-        content = url not in sensitive
-        control_obs = await measure_url(kit.control, url, content=content)
-        obs = await measure_url(v, url, control_obs, content=content)
-        j = judge(obs, control_obs, kit.dns_fingerprint(provider_id), private_ok=kit.config.allow_private_destinations)
-        if not measured:
-            j = inconclusive("provider.not_measured", f"provider not measured: {reason} (would be: {j.verdict}, {j.rule})")
-        return UrlCheck(url, control_obs, obs, j)
+        async def one(url: str) -> UrlCheck:
+            content = url not in sensitive
+            control_obs = await measure_url(kit.control, url, content=content)
+            obs = await measure_url(v, url, control_obs, content=content)
+            j = judge(obs, control_obs, kit.dns_fingerprint(provider_id), private_ok=kit.config.allow_private_destinations)
+            if not measured:
+                j = inconclusive("provider.not_measured", f"provider not measured: {reason} (would be: {j.verdict}, {j.rule})")
+            return UrlCheck(url, control_obs, obs, j)
 
-    results = await asyncio.gather(*(one(u) for u in urls))
-    return ProviderCheck(provider_id, v.label, measured, reason, tuple(control_checks + checks), tuple(results))
+        results = await asyncio.gather(*(one(u) for u in urls))
+        return ProviderCheck(provider_id, v.label, measured, reason, tuple(control_checks + checks), tuple(results))
+    finally:
+        await kit.close()

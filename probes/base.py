@@ -63,6 +63,7 @@ class ProbeContext:
     timeouts: Timeouts = Timeouts()
     ssl_context: ssl.SSLContext | None = None  # verifying context, shared for the whole run
     body_limit: int = 64 * 1024  # bytes of body read, enough to recognise a block page, never stored
+    dns_channels: Any = None  # probes.dns.TcpChannels: this vantage's pipelined DNS-over-TCP connections
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -9,6 +9,8 @@ as a stub resolver would; the deadline covers the whole exchange.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import socket
 import struct
 import time
@@ -48,7 +50,16 @@ async def query(
                 reply = await _udp_exchange(udp, q, resolver_ip, resolver_port)
             if reply is None or reply.flags & dns.flags.TC:
                 transport = "tcp"
-                reply = await _tcp_exchange(ctx, q, resolver_ip, resolver_port)
+                channels = ctx.dns_channels
+                if channels is not None:
+                    try:
+                        reply = await channels.channel(ctx, resolver_ip, resolver_port).exchange(q)
+                    except ChannelLost:
+                        # the shared connection died under this query: ask again on a connection of its
+                        # own, so a reset caused by another name is never recorded against this one
+                        reply = await _tcp_exchange(ctx, q, resolver_ip, resolver_port)
+                else:
+                    reply = await _tcp_exchange(ctx, q, resolver_ip, resolver_port)
     except TimeoutError:
         return _failed(resolver, qtype, transport, base.TIMEOUT, f"no reply within {ctx.timeouts.dns:g}s", start)
     except DialError as exc:
@@ -157,3 +168,121 @@ async def _tcp_exchange(ctx: base.ProbeContext, q: dns.message.Message, ip: str,
                 return reply
     finally:
         writer.close()
+
+
+# --- pipelined DNS over TCP -------------------------------------------------------------------------------
+
+
+class ChannelLost(Exception):
+    """The shared connection closed or failed before this query's reply came."""
+
+
+class TcpChannels:
+    """A vantage's DNS-over-TCP connections, one per resolver, kept open and pipelined (RFC 7766 §6.2.1.1).
+
+    Through a SOCKS vantage every query used to cost a proxy dial of its own, the largest single cost of a
+    measurement (BENCHMARKS.md, finding 1). Replies are matched by ID and question; a silent name times out
+    alone without closing the connection; a lost connection fails only the queries in flight on it, and
+    those are asked again on a connection of their own.
+    """
+
+    def __init__(self) -> None:
+        self._channels: dict[tuple[str, int], _Channel] = {}
+
+    def channel(self, ctx: base.ProbeContext, ip: str, port: int) -> _Channel:
+        ch = self._channels.get((ip, port))
+        if ch is None:
+            ch = self._channels[(ip, port)] = _Channel(ctx, ip, port)
+        return ch
+
+    async def close(self) -> None:
+        for ch in self._channels.values():
+            await ch.close()
+        self._channels.clear()
+
+
+class _Connection:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.pending: dict[int, tuple[dns.message.Message, asyncio.Future[dns.message.Message]]] = {}
+        self.alive = True
+        self.reader_task: asyncio.Task[None] | None = None
+
+
+class _Channel:
+    def __init__(self, ctx: base.ProbeContext, ip: str, port: int) -> None:
+        self.ctx, self.ip, self.port = ctx, ip, port
+        self._conn: _Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def exchange(self, q: dns.message.Message) -> dns.message.Message:
+        conn = await self._connection()
+        while q.id in conn.pending:  # IDs must be unique among the queries in flight on one connection
+            q.id = secrets.randbelow(65536)
+        fut: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
+        conn.pending[q.id] = (q, fut)
+        try:
+            wire = q.to_wire()
+            conn.writer.write(struct.pack("!H", len(wire)) + wire)
+            await conn.writer.drain()
+            return await fut
+        except (ConnectionError, OSError) as exc:
+            raise ChannelLost(str(exc)) from exc
+        finally:
+            if conn.pending.get(q.id, (None, None))[1] is fut:
+                del conn.pending[q.id]
+
+    async def _connection(self) -> _Connection:
+        async with self._lock:
+            if self._conn is not None and self._conn.alive:
+                return self._conn
+            sock = await self.ctx.dialer.connect(self.ip, self.port, self.ctx.timeouts.dns)
+            reader, writer = await asyncio.open_connection(sock=sock)
+            conn = _Connection(writer)
+            conn.reader_task = asyncio.create_task(self._read(conn, reader))
+            self._conn = conn
+            return conn
+
+    async def _read(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
+        reason = "resolver closed the TCP connection"
+        try:
+            while True:
+                (length,) = struct.unpack("!H", await reader.readexactly(2))
+                data = await reader.readexactly(length)
+                try:
+                    reply = dns.message.from_wire(data, ignore_trailing=True)
+                except dns.exception.DNSException as exc:
+                    # garbage cannot be told apart by ID: the stream is suspect, so every query in flight is
+                    # asked again on a connection of its own, where a bad reply is recorded as exactly that
+                    reason = f"malformed message on the shared connection: {exc}"
+                    break
+                entry = conn.pending.get(reply.id)
+                if entry is None:
+                    continue  # a late reply to a query that gave up
+                q, fut = entry
+                if q.is_response(reply) and not fut.done():
+                    fut.set_result(reply)
+        except asyncio.IncompleteReadError:
+            pass
+        except (OSError, struct.error) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            conn.alive = False
+            conn.writer.close()
+            for _, fut in conn.pending.values():
+                if not fut.done():
+                    fut.set_exception(ChannelLost(reason))
+
+    async def close(self) -> None:
+        conn = self._conn
+        self._conn = None
+        if conn is None:
+            return
+        conn.alive = False
+        conn.writer.close()
+        if conn.reader_task is not None:
+            conn.reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await conn.reader_task
+        with contextlib.suppress(Exception):
+            await conn.writer.wait_closed()
