@@ -33,7 +33,7 @@ class KeyedLimits:
         self.resolver_qps = resolver_qps
         self.per_destination = per_destination
         self._rates: dict[str, RateLimiter] = {}
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # ip -> (slot, [users])
 
     async def resolver_turn(self, resolver: str) -> None:
         if self.resolver_qps <= 0:
@@ -48,8 +48,15 @@ class KeyedLimits:
         if self.per_destination <= 0:
             yield
             return
-        slot = self._slots.get(ip)
-        if slot is None:
-            slot = self._slots[ip] = asyncio.Semaphore(self.per_destination)
-        async with slot:
-            yield
+        entry = self._slots.get(ip)
+        if entry is None:
+            entry = self._slots[ip] = (asyncio.Semaphore(self.per_destination), [0])
+        slot, users = entry
+        users[0] += 1
+        try:
+            async with slot:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:  # nobody holds or waits: forget it, or a long list grows one per address
+                del self._slots[ip]

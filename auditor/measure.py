@@ -238,6 +238,8 @@ async def resolve(v: Vantage, name: str) -> DnsLookup:
     """A and AAAA through the vantage's resolvers, cached per name for the run (redirects and shared hosts)."""
     fut = v._dns_cache.get(name)
     if fut is None:
+        if len(v._dns_cache) >= DNS_CACHE_NAMES:
+            _evict(v._dns_cache)
         fut = asyncio.get_running_loop().create_future()
         v._dns_cache[name] = fut
         try:
@@ -248,6 +250,16 @@ async def resolve(v: Vantage, name: str) -> DnsLookup:
             fut.exception()  # retrieved: the caller below re-raises it
             raise
     return await asyncio.shield(fut)
+
+
+# The cache serves redirects and hosts shared by several URLs in flight at once; a run-long cache of every
+# name grew the engine by about 10 KB per URL (BENCHMARKS finding 5). Oldest answered names go first.
+DNS_CACHE_NAMES = 4096
+
+
+def _evict(cache: dict[str, asyncio.Future[DnsLookup]]) -> None:
+    for name in [n for n, f in cache.items() if f.done()][: len(cache) // 4 or 1]:
+        del cache[name]
 
 
 _NO_REPLY = frozenset(

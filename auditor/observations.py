@@ -4,10 +4,10 @@ re-judge old runs. Bodies are never part of it (see probes.http)."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from probes.base import DnsObservation, HttpObservation, TcpObservation, TlsObservation
+from probes.base import DnsObservation, HttpObservation, TcpObservation, TlsObservation, to_dict
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class UrlObservation:
     depth: HopObservation | None = None  # the URL fetched on control's addresses through this vantage
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return to_dict(self)
 
 
 def is_public_address(ip: str) -> bool:

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
+from python_socks.async_.asyncio import Proxy
+
 from probes import base
 
 
@@ -152,16 +155,14 @@ class Socks5Dialer:
         self.proxy_port = parts.port or 1080
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
+        self._proxy_is_loopback = is_loopback(self.proxy_host)  # once, not per dial
 
     def describe(self) -> str:
         host = f"[{self.proxy_host}]" if ":" in self.proxy_host else self.proxy_host
         return f"socks5 {host}:{self.proxy_port}"  # never the password
 
     async def connect(self, ip: str, port: int, timeout: float) -> socket.socket:
-        from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
-        from python_socks.async_.asyncio import Proxy
-
-        if self.loopback_only and not is_loopback(self.proxy_host):
+        if self.loopback_only and not self._proxy_is_loopback:
             raise DialError(base.NOT_DIALED, f"loopback-only: refusing to use proxy {self.describe()}")
         proxy = Proxy(
             proxy_type=ProxyType.SOCKS5,
