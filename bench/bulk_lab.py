@@ -222,6 +222,9 @@ class BulkLab(Lab):
             "concurrency": self.concurrency,
             "tls": {"extra_ca_file": str(self.ca_path)},
             "network": {"loopback_only": True},
+            # the bench measures the engine: politeness limits (100 queries/s per resolver by default) are a
+            # setting for real providers, and would make the bench measure the limit instead
+            "limits": {"resolver_qps": 0, "per_destination": 0},
         }
         header = (
             "# Written by bench.bulk_lab: every address below that is not 127.0.0.1 is reached only\n"
