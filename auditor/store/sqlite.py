@@ -518,30 +518,8 @@ class SqliteStore(Store):
         return self._iter_rows(sql, params)
 
     def _iter_rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[MeasurementRecord]:
-        # A generator: rows are fetched in batches (streaming; a run can hold 100k measurements), each
-        # batch under the lock so the flusher never interleaves with a half-read batch.
-        with self._lock:
-            self._check_open()
-            self._flush_locked()
-            try:
-                cursor = self._conn.execute(sql, params)
-            except sqlite3.Error as exc:
-                raise StoreError(f"reading store {self.path} failed: {exc}") from exc
-        try:
-            while True:
-                with self._lock:
-                    try:
-                        batch = cursor.fetchmany(500)
-                    except sqlite3.Error as exc:
-                        raise StoreError(f"reading store {self.path} failed: {exc}") from exc
-                if not batch:
-                    return
-                for row in batch:
-                    yield self._measurement_from_row(row)
-        finally:
-            with self._lock:
-                if not self._closed:
-                    cursor.close()
+        # A generator: rows are fetched in batches (streaming; a run can hold 100k measurements).
+        return self._iter_query(sql, params, self._measurement_from_row)
 
     def measured_urls(self, run_id: str, provider_id: str) -> set[str]:
         rows = self._read(
@@ -619,7 +597,7 @@ class SqliteStore(Store):
         )
 
     def _iter_query(self, sql: str, params: tuple[Any, ...], convert: Callable[[Any], T]) -> Iterator[T]:
-        # Streaming in batches, like _iter_rows, for any row type.
+        # Streaming in batches, each under the lock so the flusher never interleaves with a half-read batch.
         with self._lock:
             self._check_open()
             self._flush_locked()
