@@ -65,7 +65,9 @@ class Figures:
     timed_out_by_step: dict[str, int] = field(default_factory=dict)
     lower_bound_s: float = 0.0
     verdicts: dict[str, int] = field(default_factory=dict)  # "provider verdict/method" -> count
-    wrong: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)  # the first 1,000
+    wrong_count: int = 0
+    internal_errors: dict[str, int] = field(default_factory=dict)  # full traceback -> how many
     steps: dict[str, dict[str, float]] = field(
         default_factory=dict
     )  # step -> n, mean, p50, p95, p99, max (ms)
@@ -174,12 +176,33 @@ class Timeline:
             self.snapshot = tracemalloc.take_snapshot()
 
 
+def _catch_internal_errors(fig: Figures) -> None:
+    """The engine records a bug met on one URL as inconclusive `internal.error` with its last frame only;
+    keep the whole traceback here (by wrapping the engine's recorder) so the benchmark can show it."""
+    import traceback
+
+    from auditor import engine
+
+    original = getattr(engine, "_internal_error", None)
+    if original is None:  # the engine changed: nothing to wrap
+        return
+
+    def keep(exc: Exception, where: str):  # type: ignore[no-untyped-def]
+        tb = "".join(traceback.format_exception(exc)).rstrip()
+        key = next((k for k in fig.internal_errors if k.splitlines()[-1] == tb.splitlines()[-1]), tb)
+        fig.internal_errors[key] = fig.internal_errors.get(key, 0) + 1
+        return original(exc, where)
+
+    engine._internal_error = keep  # type: ignore[assignment]
+
+
 def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
     _raise_file_limit()
     fig = Figures(
         args.urls, args.providers, args.concurrency, args.timeout, machine=machine_info(), loop=args.loop
     )
     plan = BulkPlan(args.urls, args.providers, args.blackhole_share, args.nxdomain_share, args.snireset_share)
+    _catch_internal_errors(fig)
     lab = LabProcess(workdir, args)
     try:
         config = load_config(lab.config_path)
@@ -260,8 +283,10 @@ def analyse(fig: Figures, plan: BulkPlan, store: Any, run_id: str, concurrency: 
         i = index_of(rec.entry.url)
         want = plan.expected(roles.get(rec.provider_id, "clean"), i if i is not None else -1)
         got = (str(j.verdict), str(j.method) if j.method else "", j.rule if want.rule else "")
-        if got != (want.verdict, want.method, want.rule) and len(fig.wrong) < 1000:
-            fig.wrong.append(f"{rec.provider_id} {rec.entry.url}: {j.verdict} {j.rule} ({j.evidence})")
+        if got != (want.verdict, want.method, want.rule):
+            fig.wrong_count += 1
+            if len(fig.wrong) < 1000:
+                fig.wrong.append(f"{rec.provider_id} {rec.entry.url}: {j.verdict} {j.rule} ({j.evidence})")
         if "provider" in rec.observations:
             _walk(rec.observations["provider"], samples, timed_out)
     for url in urls:
@@ -472,10 +497,12 @@ def print_figures(fig: Figures) -> None:
     print("\nverdicts")
     for k, n in fig.verdicts.items():
         print(f"  {k:<28} {n}")
-    ok = fig.measurements - sum(1 for w in fig.wrong if not w.startswith("provider not measured"))
-    print(f"  as planned: {ok}/{fig.measurements}" + ("" if not fig.wrong else f"; WRONG: {len(fig.wrong)}"))
+    print(f"  as planned: {fig.measurements - fig.wrong_count}/{fig.measurements}"
+          + ("" if not fig.wrong_count else f"; WRONG: {fig.wrong_count}"))  # fmt: skip
     for w in fig.wrong[:10]:
         print(f"    {w}")
+    for tb, n in fig.internal_errors.items():
+        print(f"\ninternal error, {n} times; traceback of the first:\n{tb}")
 
 
 def machine_info() -> dict[str, str]:
@@ -556,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         data = asdict(fig) | {"per_second": fig.per_second, "cpu_ms_per_measurement": fig.cpu_ms_per_measurement,
                               "ratio": fig.ratio}  # fmt: skip
         args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return 1 if fig.wrong else 0
+    return 1 if fig.wrong_count else 0
 
 
 if __name__ == "__main__":
