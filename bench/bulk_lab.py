@@ -139,10 +139,12 @@ class BulkLab(Lab):
         *,
         timeouts: dict[str, float] | None = None,
         concurrency: int = 200,
+        politeness: bool = False,
     ) -> None:
         super().__init__(workdir, timeouts=timeouts or {"dns": 2.0, "connect": 2.0, "tls": 2.0, "http": 2.0})
         self.plan = plan
         self.concurrency = concurrency
+        self.politeness = politeness  # keep the config's default politeness limits (what a real run has)
         self.config_path = self.workdir / "bulk-config.yaml"
         self.list_path = self.workdir / "bulk-list.csv"
         self.ca_path = self.workdir / "bulk-ca.pem"
@@ -222,10 +224,11 @@ class BulkLab(Lab):
             "concurrency": self.concurrency,
             "tls": {"extra_ca_file": str(self.ca_path)},
             "network": {"loopback_only": True},
+        }
+        if not self.politeness:
             # the bench measures the engine: politeness limits (100 queries/s per resolver by default) are a
             # setting for real providers, and would make the bench measure the limit instead
-            "limits": {"resolver_qps": 0, "per_destination": 0},
-        }
+            config["limits"] = {"resolver_qps": 0, "per_destination": 0}
         header = (
             "# Written by bench.bulk_lab: every address below that is not 127.0.0.1 is reached only\n"
             "# through the bulk lab's SOCKS middleboxes on 127.0.0.1.\n"
@@ -259,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blackhole-share", type=float, default=0.05)
     ap.add_argument("--nxdomain-share", type=float, default=0.10)
     ap.add_argument("--snireset-share", type=float, default=0.10)
+    ap.add_argument("--politeness", action="store_true", help="keep the default politeness limits")
     args = ap.parse_args(argv)
     plan = BulkPlan(
         args.sites, args.providers, args.blackhole_share, args.nxdomain_share, args.snireset_share
@@ -269,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         plan,
         timeouts={"dns": t, "connect": t, "tls": t, "http": t},
         concurrency=args.concurrency,
+        politeness=args.politeness,
     )
     lab.start()
     try:

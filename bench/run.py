@@ -79,6 +79,7 @@ class Figures:
     cpu_top: list[tuple[str, float]] = field(default_factory=list)  # --sample: innermost frames, share
     samples: int = 0
     loop: str = "asyncio"
+    politeness: bool = False
     machine: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -106,7 +107,7 @@ class LabProcess:
             "--providers", str(args.providers), "--concurrency", str(args.concurrency),
             "--timeout", str(args.timeout), "--blackhole-share", str(args.blackhole_share),
             "--nxdomain-share", str(args.nxdomain_share), "--snireset-share", str(args.snireset_share),
-        ]  # fmt: skip
+        ] + (["--politeness"] if args.politeness else [])  # fmt: skip
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -199,7 +200,13 @@ def _catch_internal_errors(fig: Figures) -> None:
 def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
     _raise_file_limit()
     fig = Figures(
-        args.urls, args.providers, args.concurrency, args.timeout, machine=machine_info(), loop=args.loop
+        args.urls,
+        args.providers,
+        args.concurrency,
+        args.timeout,
+        machine=machine_info(),
+        loop=args.loop,
+        politeness=args.politeness,
     )
     plan = BulkPlan(args.urls, args.providers, args.blackhole_share, args.nxdomain_share, args.snireset_share)
     _catch_internal_errors(fig)
@@ -458,7 +465,7 @@ def print_figures(fig: Figures) -> None:
         ("URLs x providers", f"{fig.urls} x {fig.providers} (+ control)"),
         ("measurements", f"{fig.measurements} pairs ({fig.vantage_measurements} with control's)"),
         ("concurrency / timeout", f"{fig.concurrency} / {fig.timeout_s:g} s every step"),
-        ("event loop", fig.loop),
+        ("event loop, politeness", f"{fig.loop}, {'default limits' if fig.politeness else 'limits off'}"),
         ("wall", f"{fig.wall_s:.1f} s"),
         ("measurements/s", f"{fig.per_second:.1f}"),
         ("engine CPU", f"{fig.engine_cpu_s:.1f} s (user {fig.engine_user_s:.1f}, sys {fig.engine_sys_s:.1f})"),
@@ -550,6 +557,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blackhole-share", type=float, default=0.05)
     ap.add_argument("--nxdomain-share", type=float, default=0.10)
     ap.add_argument("--snireset-share", type=float, default=0.10, help="of the https sites")
+    ap.add_argument(
+        "--politeness", action="store_true",
+        help="keep the config's default politeness limits (100 DNS queries/s per resolver, 8 connections per "
+        "address); off by default, to measure the engine rather than the limit",
+    )  # fmt: skip
     ap.add_argument(
         "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the engine's event loop"
     )
