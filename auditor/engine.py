@@ -543,10 +543,13 @@ async def check_provider_urls(
         else:
             measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
 
+        limit = asyncio.Semaphore(config.concurrency)  # every listed URL may be asked for: stay within limits
+
         async def one(url: str) -> UrlCheck:
             content = url not in sensitive
-            control_obs = await measure_url(kit.control, url, content=content)
-            obs = await measure_url(v, url, control_obs, content=content)
+            async with limit:
+                control_obs = await measure_url(kit.control, url, content=content)
+                obs = await measure_url(v, url, control_obs, content=content)
             j = judge(obs, control_obs, kit.dns_fingerprint(provider_id), private_ok=kit.config.allow_private_destinations)
             if not measured:
                 j = inconclusive("provider.not_measured", f"provider not measured: {reason} (would be: {j.verdict}, {j.rule})")
