@@ -58,16 +58,19 @@ async def handshake(
     """Handshake over a connected socket; on success return the TLS stream (the caller closes it)."""
     assert ctx.ssl_context is not None, "a verifying SSL context is built once per run"
     start = time.monotonic()
+    # The socket goes to a plain transport first and is upgraded with start_tls: from here on only the
+    # transport closes it. Closing the socket ourselves after a failed handshake freed its descriptor while
+    # asyncio's TLS transport still held the number (shutting down), so the next socket got the same number
+    # and asyncio refused it ("File descriptor N is used by transport"): 13,308 lost measurements in one
+    # 50k-URL benchmark run.
+    reader, writer = await asyncio.open_connection(sock=sock)
     try:
         async with asyncio.timeout(ctx.timeouts.tls):
-            reader, writer = await asyncio.open_connection(
-                sock=sock, ssl=ctx.ssl_context, server_hostname=server_name, ssl_handshake_timeout=ctx.timeouts.tls
-            )
+            await writer.start_tls(ctx.ssl_context, server_hostname=server_name, ssl_handshake_timeout=ctx.timeouts.tls)
     except BaseException as exc:  # noqa: BLE001 - every failure is data here
+        writer.transport.abort()
         if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
-            sock.close()
             raise
-        sock.close()
         failure, code = classify(exc)
         text = getattr(exc, "verify_message", "") or str(exc) or type(exc).__name__
         if failure == base.TIMEOUT:
@@ -87,11 +90,12 @@ async def fetch_unverified_certificate(
         sock = await ctx.dialer.connect(ip, port, ctx.timeouts.connect)
     except DialError:
         return None
+    _, writer = await asyncio.open_connection(sock=sock)  # the transport owns the socket (see handshake)
     try:
         async with asyncio.timeout(ctx.timeouts.tls):
-            _, writer = await asyncio.open_connection(sock=sock, ssl=_NO_VERIFY, server_hostname=server_name)
+            await writer.start_tls(_NO_VERIFY, server_hostname=server_name)
     except (OSError, ssl.SSLError, TimeoutError):
-        sock.close()
+        writer.transport.abort()
         return None
     try:
         ssl_obj = writer.get_extra_info("ssl_object")

@@ -66,6 +66,8 @@ async def probe(
         stream[1].close()
         await stream[1].wait_closed()
     else:
+        for _ in range(3):  # the transport closes the socket on its next loop turn (it owns it)
+            await asyncio.sleep(0)
         assert sock.fileno() == -1, "a failed handshake closes the socket"
     return obs
 
