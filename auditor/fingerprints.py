@@ -816,10 +816,10 @@ def _location_host(location: str) -> str:
 
 __all__ = [
     "FALSE_POSITIVE_SCOPE",
-    "Fingerprint",
-    "FingerprintSet",
     "PATTERN_TYPES",
     "SCOPES",
+    "Fingerprint",
+    "FingerprintSet",
     "builtin_fingerprints",
     "load_ooni_csv",
     "normalise_address",

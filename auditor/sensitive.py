@@ -20,7 +20,7 @@ from auditor.errors import UsageError
 from auditor.models import ListEntry, MeasurementRecord
 
 TOKEN_PREFIX = "hmac-sha256:"
-_URL_IN_TEXT = re.compile(r"\bhttps?://[^\s,;)']+", re.I)
+_URL_IN_TEXT = re.compile(r"\bhttps?://[^\s,;)']+", re.IGNORECASE)
 
 
 def is_sensitive(config: Config, entry: ListEntry) -> bool:

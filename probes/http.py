@@ -37,12 +37,12 @@ TITLE_CHARS = 160
 # (body_text, all_headers, location) -> (block-page fingerprint ids, false-positive ids)
 PageMatcher = Callable[[str, Sequence[tuple[str, str]], str], tuple[tuple[str, ...], tuple[str, ...]]]
 
-_TITLE_OPEN = re.compile(r"<title", re.I)
-_TITLE_CLOSE = re.compile(r"</title", re.I)
-_TITLE_OPEN_B = re.compile(rb"<title", re.I)
-_TITLE_CLOSE_B = re.compile(rb"</title", re.I)
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.I)
-_CT_CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9_\-]+)", re.I)
+_TITLE_OPEN = re.compile(r"<title", re.IGNORECASE)
+_TITLE_CLOSE = re.compile(r"</title", re.IGNORECASE)
+_TITLE_OPEN_B = re.compile(rb"<title", re.IGNORECASE)
+_TITLE_CLOSE_B = re.compile(rb"</title", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.IGNORECASE)
+_CT_CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9_\-]+)", re.IGNORECASE)
 
 
 async def get(
@@ -117,7 +117,7 @@ async def get(
     return _observe(response, body if read_body else None, start, matcher)
 
 
-_QUOTED_BYTES = re.compile(r"""[: ]*\b(?:bytearray\()?b['"].*""", re.S)
+_QUOTED_BYTES = re.compile(r"""[: ]*\b(?:bytearray\()?b['"].*""", re.DOTALL)
 
 
 def protocol_error_text(exc: h11.ProtocolError) -> str:

@@ -67,7 +67,7 @@ async def handshake(
     try:
         async with asyncio.timeout(ctx.timeouts.tls):
             await writer.start_tls(ctx.ssl_context, server_hostname=server_name, ssl_handshake_timeout=ctx.timeouts.tls)
-    except BaseException as exc:  # noqa: BLE001 - every failure is data here
+    except BaseException as exc:
         writer.transport.abort()
         if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
             raise

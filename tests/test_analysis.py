@@ -161,7 +161,7 @@ def test_trend_is_the_score_of_each_run_in_the_window(store) -> None:
     for p in a.providers:
         assert [t.run_id for t in p.trend] == [r.run_id for r in fx.RUNS[1:]]
         assert p.trend[-1].compliance_pct == p.score.compliance_pct
-    for i, run in enumerate(fx.RUNS):
+    for run in fx.RUNS:
         providers = store.providers(run.run_id)
         streamed = score_run(run, providers, store.iter_measurements(run.run_id), grace_hours=fx.GRACE_HOURS,
                              timezone=fx.TIMEZONE, exclude_urls=fx.MUST_ALLOW)

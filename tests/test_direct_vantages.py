@@ -8,7 +8,6 @@ import errno
 import socket
 from pathlib import Path
 
-import pytest
 import trustme
 import yaml
 

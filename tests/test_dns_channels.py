@@ -9,7 +9,8 @@ import struct
 import dns.message
 import dns.rrset
 
-from probes import base, dns as dns_probe
+from probes import base
+from probes import dns as dns_probe
 from probes.dialers import SocketDialer
 
 LOOPBACK = "127.0.0.1"

@@ -50,7 +50,7 @@ def test_vantage_dying_mid_run_is_never_blocked(tmp_path: Path, how: str) -> Non
 
 
 def test_a_bug_on_one_url_is_recorded_and_the_run_goes_on(lab_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import auditor.engine as engine
+    from auditor import engine
     from auditor.verdict import judge as real_judge
 
     def judge_with_a_bug(obs, control, *args, **kwargs):  # type: ignore[no-untyped-def]
