@@ -3,8 +3,6 @@ the CLI know about terminals."""
 
 from __future__ import annotations
 
-import datetime as dt
-import sys
 from collections.abc import Sequence
 
 from rich.console import Console, Group
@@ -16,18 +14,9 @@ from rich.text import Text
 from auditor.engine import ProviderCheck, UrlCheck
 from auditor.logs import EventLog
 from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
-from auditor.observations import EndpointObservation, HopObservation, UrlObservation
+from auditor.observations import EndpointObservation, HopObservation
 
 VERDICT_STYLE = {Verdict.BLOCKED: "green", Verdict.ACCESSIBLE: "bold red", Verdict.INCONCLUSIVE: "yellow"}
-
-
-def stderr_console() -> Console:
-    return Console(file=sys.stderr)
-
-
-def log_line(console: Console, message: str) -> None:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    console.print(f"{stamp} {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 class LogObserver:
@@ -184,7 +173,3 @@ def _endpoint_line(e: EndpointObservation) -> str:
         cert = t.certificate
         tls = f"TLS ok {t.version}" + (f", cert issued by {cert.issuer}" if cert else "")
     return f"{tcp}\n{tls} ({t.elapsed_ms:.0f} ms)" + (f" x{e.attempts}" if e.attempts > 1 else "")
-
-
-def describe_observation(obs: UrlObservation) -> str:
-    return f"{obs.url} via {obs.vantage}: {len(obs.hops)} hop(s) in {obs.elapsed_ms:.0f} ms"

@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin
 
 from auditor.limits import KeyedLimits
@@ -155,7 +155,7 @@ async def _measure_hop(
         return hop
     dialable = [a for a in addresses if v.dial_non_public or is_public_address(a)]
     if not dialable:
-        return _replace(hop, not_followed="only non-public addresses: not dialed")
+        return replace(hop, not_followed="only non-public addresses: not dialed")
     endpoints: list[EndpointObservation] = []
     result = None
     attempts = 0
@@ -165,7 +165,7 @@ async def _measure_hop(
         if result is not None or endpoint.tcp.failure == base.VANTAGE_UNAVAILABLE:
             break
     withheld = not content and target.scheme == "https"
-    hop = _replace(hop, endpoints=tuple(endpoints), http=result, http_attempts=attempts, content_withheld=withheld)
+    hop = replace(hop, endpoints=tuple(endpoints), http=result, http_attempts=attempts, content_withheld=withheld)
     if (
         target.scheme == "http"
         and control_hop is not None
@@ -177,14 +177,8 @@ async def _measure_hop(
         check, stream = await connect_endpoint(v, dialable[0], 443, target.host, tls_required=True)
         if stream is not None:
             stream[1].close()
-        hop = _replace(hop, tls_check=check)
+        hop = replace(hop, tls_check=check)
     return hop
-
-
-def _replace(hop: HopObservation, **changes) -> HopObservation:  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    return replace(hop, **changes)
 
 
 async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[EndpointObservation, base.HttpObservation | None, int]:  # type: ignore[no-untyped-def]
@@ -228,8 +222,6 @@ async def connect_endpoint(
     tls_obs, stream = await tls.handshake(v.probe, sock, server_name)
     if tls_obs.failure in base.CERTIFICATE_FAILURES:
         cert = await tls.fetch_unverified_certificate(v.probe, ip, port, server_name)
-        from dataclasses import replace
-
         tls_obs = replace(tls_obs, certificate=cert)
     return EndpointObservation(ip, port, tcp_obs, tls_obs), stream
 

@@ -15,6 +15,7 @@ Order of evidence (see docs/verdicts.md for every rule id):
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urljoin
 
 from auditor.models import Confidence, Judgement, Method, Verdict
 from auditor.observations import EndpointObservation, HopObservation, UrlObservation, is_public_address
@@ -405,8 +406,6 @@ def _length_ratio(a: HttpObservation, b: HttpObservation) -> float:
 
 def _redirect_target(h: HopObservation) -> str:
     if h.http and h.http.status in range(300, 400) and h.http.location:
-        from urllib.parse import urljoin
-
         try:
             return urljoin(h.url, h.http.location)
         except ValueError:  # a malformed Location ("http://[::1"): compared as written
