@@ -36,6 +36,7 @@ from auditor.observations import UrlObservation
 from auditor.report.csvformat import summary_extras, write_run_csvs
 from auditor.sensitive import hasher_for, hidden, is_sensitive, redactor
 from auditor.store import Store
+from auditor.urls import normalise_url
 from auditor.verdict import inconclusive, judge
 from probes import base, dns
 from probes.dialers import make_dialer
@@ -433,8 +434,6 @@ def analyse_run(store: Store, run_id: str, config: Config, **options):  # type: 
 
 def audited_entries(config: Config, lists: ListSet) -> list[ListEntry]:
     """The list entries, then the must-block and must-allow URLs that no list holds (measured every run)."""
-    from auditor.urls import normalise_url
-
     entries = list(lists.entries)
     seen = {e.url for e in entries}
     for name, urls in (("must-block", config.must_block), ("must-allow", config.must_allow)):
@@ -500,8 +499,6 @@ async def _bounded_gather(
 
 def _health_probe_name(config: Config, entries: Sequence[ListEntry]) -> str:
     """A name to ask each resolver, to see that it answers at all (any rcode but REFUSED counts)."""
-    from auditor.urls import normalise_url
-
     for url in config.canaries:
         return normalise_url(url).host
     return entries[0].host if entries else "example.com"
@@ -539,7 +536,7 @@ async def check_provider_urls(
         v = kit.providers[provider_id]
         control_ok, control_checks, canary_obs = await check_control(kit)
         if control_ok:
-            measured, reason, checks = await check_provider(kit, provider_id, canary_obs, _health_probe_name(config, ()))
+            measured, reason, checks = await check_provider(kit, provider_id, canary_obs, _health_probe_name(config, [normalise_url(u) for u in urls[:1]]))
         else:
             measured, reason, checks = False, "control vantage cannot reach the canaries: no verdict possible", []
 
