@@ -174,9 +174,8 @@ class RunScheduler:
         content = not is_sensitive(self.config, entry)
         if wanted:
             control = await self.measure_control(entry, wanted, content)
-            if control is None:
-                return
-            await asyncio.gather(*(self.measure_at(pid, entry, control, content) for pid in wanted))
+            if control is not None:
+                await asyncio.gather(*(self.measure_at(pid, entry, control, content) for pid in wanted))
         for pid in self.unhealthy:
             if not self.is_stored(pid, entry):
                 reason = f"provider not measured: {self.health[pid].reason}"

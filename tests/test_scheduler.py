@@ -215,6 +215,16 @@ def test_a_bug_on_one_url_is_recorded_and_the_run_goes_on(tmp_path: Path, store:
     assert sum(j.verdict is Verdict.ACCESSIBLE for j in judged.values()) == 2 * len(listed) - 3
 
 
+def test_a_bug_at_control_still_gives_unmeasured_providers_their_row(tmp_path: Path, store: Store) -> None:
+    listed = entries(3)
+    net = FakeNetwork(bug={("control", listed[1].url)}, silent_resolvers={RESOLVERS["b"]})
+    measured = run(config(tmp_path), store, net, listed)
+    judged = {(r.provider_id, r.entry.url): r.judgement.rule for r in store.iter_measurements(measured.run.run_id)}
+    assert judged[("a", listed[1].url)] == "internal.error"
+    assert judged[("b", listed[1].url)] == "provider.not_measured"
+    assert len(judged) == 2 * len(listed)
+
+
 class StopAfter(NullObserver):
     """Sets `stop` once `count` judgements are stored, as SIGTERM would."""
 
