@@ -12,7 +12,6 @@ import contextlib
 import enum
 import functools
 import json
-import signal
 import sys
 import tempfile
 import traceback
@@ -138,27 +137,6 @@ def _observer(log, quiet: bool, to_file: bool):  # type: ignore[no-untyped-def]
     return LogObserver(log)
 
 
-async def _audit_until_signalled(log, **kwargs):  # type: ignore[no-untyped-def]
-    """Run the audit; the first SIGTERM/SIGINT stops scheduling and lets what is in flight finish."""
-    from auditor.engine import run_audit
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal(name: str) -> None:
-        if not stop.is_set():
-            log.error("run.signal", f"received {name}: finishing what is in flight, then stopping")
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig.name)
-    try:
-        return await run_audit(stop=stop, **kwargs)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-
-
 @app.command()
 @_boundary
 def run(
@@ -171,10 +149,8 @@ def run(
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Append the log here, not to stderr.")] = None,
 ) -> int:
     """Audit every provider (the nightly job): measure, judge, store, write the ministry CSVs."""
-    from auditor.engine import find_unfinished
     from auditor.report.table import render_summary_table
-    from auditor.runlock import RunLock, lock_path_for
-    from auditor.store import open_store
+    from auditor.unattended import audit_unattended
 
     cfg = load_config(config)
     unknown = [p for p in provider if cfg.provider(p) is None]
@@ -185,27 +161,8 @@ def run(
     with contextlib.ExitStack() as stack:
         log = _event_log(log_format, log_file, quiet, stack)
         lists = _load_lists(cfg, quiet, log)
-        lock_path = lock_path_for(cfg.store)
-        if lock_path is not None:
-            lock = stack.enter_context(RunLock(lock_path).acquire({"config": str(cfg.source or "")}))
-            if lock.taken_over:
-                log.warning("lock.taken_over", f"took over the lock left by a run that died ({lock.taken_over})")
-        store = open_store(cfg.store)
-        stack.callback(store.close)
-        unfinished = find_unfinished(store) if resume else None
-        if resume and unfinished is None:
-            log.info("run.resume", "no unfinished run to resume: starting a new run")
-        elif unfinished is not None:
-            log.info("run.resume", f"resuming run {unfinished.run_id} (started {unfinished.started_at:%Y-%m-%dT%H:%M:%SZ})",
-                     run_id=unfinished.run_id)
-        result = asyncio.run(
-            _audit_until_signalled(
-                log, config=cfg, store=store, observer=_observer(log, quiet, log_file is not None),
-                provider_ids=provider, out_dir=out or cfg.output_dir, lists=lists, resume=unfinished,
-            )
-        )
-        for path in result.csv_paths:
-            log.info("run.output", f"wrote {path}", path=str(path))
+        observer = _observer(log, quiet, log_file is not None)
+        result = audit_unattended(cfg, lists, observer, log, provider_ids=provider, out_dir=out, resume=resume)
     if not quiet:
         _out().print(render_summary_table(result.scores, result.run))
     if result.run.status != "complete":
@@ -221,8 +178,8 @@ def check(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> int:
     """For an analyst: every step of every probe at one provider beside control, and why the verdict."""
+    from auditor.analyst import check_provider_urls
     from auditor.console import render_check
-    from auditor.engine import check_provider_urls
     from auditor.urls import UrlError, normalise_url
 
     cfg = load_config(config)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from auditor.engine import ProviderCheck, UrlCheck
+from auditor.analyst import ProviderCheck, UrlCheck
 from auditor.logs import EventLog
 from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
 from auditor.observations import EndpointObservation, HopObservation
@@ -65,7 +65,7 @@ class ProgressObserver(LogObserver):
             TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[counts]}"), console=console, transient=True,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def run_started(self, run: RunInfo, entries: int, providers: Sequence[str]) -> None:
         super().run_started(run, entries, providers)
@@ -75,8 +75,10 @@ class ProgressObserver(LogObserver):
     def measured(self, record: MeasurementRecord) -> None:
         super().measured(record)
         c = self.counts
+        if self.task is None:  # not started
+            return
         self.progress.update(
-            self.task,  # type: ignore[arg-type]
+            self.task,
             advance=1,
             counts=f"[green]{c[Verdict.BLOCKED]} blocked[/] [red]{c[Verdict.ACCESSIBLE]} accessible[/] "
             f"[yellow]{c[Verdict.INCONCLUSIVE]} inconclusive[/]",
@@ -91,14 +93,14 @@ class ProgressObserver(LogObserver):
 
 
 def render_check(result: ProviderCheck) -> Group:
-    parts: list = [  # type: ignore[type-arg]
+    parts: list[RenderableType] = [
         Text.assemble(
             ("provider ", "bold"), (result.provider_id, "bold cyan"), f" via {result.vantage}: ",
             ("healthy" if result.measured else f"NOT MEASURABLE: {result.reason}",
              "green" if result.measured else "bold red"),
         )
     ]
-    parts += [Text(f"  {line}", style="dim") for line in result.checks]
+    parts += [Text(f"  {check}", style="dim") for check in result.checks]
     for r in result.results:
         parts.append(render_url_check(r))
     return Group(*parts)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.config import Config, VantageConfig
-from auditor.engine import _health_probe_name, build_toolkit, check_control, check_provider
 from auditor.errors import AuditorError
+from auditor.health import HealthCheck, check_control, check_provider, resolver_probe_name
 from auditor.lists import read_lists
 from auditor.runlock import RunLock, RunLocked, lock_path_for
+from auditor.toolkit import build_toolkit
 
 
 @dataclass(frozen=True)
@@ -54,19 +55,20 @@ async def diagnose(config: Config) -> list[Finding]:
 
     kit = build_toolkit(config)
     try:
-        control_ok, control_checks, canary_obs = await check_control(kit)
+        control = await check_control(kit)
         findings.append(Finding(
-            "control", control_ok, "; ".join(control_checks) or "no canaries",
-            "" if control_ok else f"control must reach every canary: {vantage_hint(config.control.vantage)}; and check "
-            "control.resolvers", fatal=not control_ok,
+            "control", control.ok, _joined(control.checks) or "no canaries",
+            "" if control.ok else f"control must reach every canary: {vantage_hint(config.control.vantage)}; and check "
+            "control.resolvers", fatal=not control.ok,
         ))
-        if not control_ok:
+        if not control.ok:
             return findings
-        probe_name = _health_probe_name(config, lists.entries)
+        probe_name = resolver_probe_name(config.canaries, (e.host for e in lists.entries))
         for p in config.providers:
-            measured, reason, checks = await check_provider(kit, p.id, canary_obs, probe_name)
-            if measured:
-                findings.append(Finding(f"provider {p.id}", True, "; ".join(checks)))
+            health = await check_provider(kit, p.id, control, probe_name)
+            reason, checks = health.reason, _joined(health.checks)
+            if health.measured:
+                findings.append(Finding(f"provider {p.id}", True, checks))
                 continue
             if reason.startswith("vantage"):
                 hint = vantage_hint(p.vantage)
@@ -75,10 +77,14 @@ async def diagnose(config: Config) -> list[Finding]:
                         f"{p.resolvers[0].port} {probe_name} +tcp` should answer")
             else:
                 hint = f"the provider blocks or breaks a canary; look at it step by step: `auditor check {p.id} {config.canaries[0] if config.canaries else ''}`"
-            findings.append(Finding(f"provider {p.id}", False, f"{reason} ({'; '.join(checks)})", hint, fatal=True))
+            findings.append(Finding(f"provider {p.id}", False, f"{reason} ({checks})", hint, fatal=True))
         return findings
     finally:
         await kit.close()
+
+
+def _joined(checks: tuple[HealthCheck, ...]) -> str:
+    return "; ".join(str(c) for c in checks)
 
 
 def _store_finding(config: Config) -> Finding:

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor.audit import audit
 from auditor.config import load_config
-from auditor.engine import run_audit
 from auditor.lists import read_list, read_lists
 from auditor.store import open_store
 from bench.bulk_lab import BulkPlan, index_of, write_list
@@ -182,9 +182,9 @@ def _catch_internal_errors(fig: Figures) -> None:
     keep the whole traceback here (by wrapping the engine's recorder) so the benchmark can show it."""
     import traceback
 
-    from auditor import engine
+    from auditor import scheduler
 
-    original = getattr(engine, "_internal_error", None)
+    original = getattr(scheduler, "internal_error", None)
     if original is None:  # the engine changed: nothing to wrap
         return
 
@@ -194,7 +194,7 @@ def _catch_internal_errors(fig: Figures) -> None:
         fig.internal_errors[key] = fig.internal_errors.get(key, 0) + 1
         return original(exc, where)
 
-    engine._internal_error = keep  # type: ignore[assignment]
+    scheduler.internal_error = keep
 
 
 def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
@@ -234,7 +234,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
             profiler.enable()
         if sampler is not None:
             sampler.start()
-        result = _run(run_audit(config, store, timeline, lists=lists), args.loop)
+        result = _run(audit(config, store, timeline, lists=lists), args.loop)
         if sampler is not None:
             sampler.stop()
             fig.samples = sampler.samples
@@ -359,7 +359,7 @@ STEP_MARKERS: dict[str, tuple[tuple[str, str], ...]] = {
     "observations to dict (asdict)": (("auditor/observations.py", "to_dict"),),
     "store (record_*, JSON)": (("auditor/store/sqlite.py", "record_measurement"),
                                ("auditor/store/sqlite.py", "record_control")),
-    "scoring and analysis (end of run)": (("auditor/engine.py", "analyse_run"),),
+    "scoring and analysis (end of run)": (("auditor/audit.py", "analyse_run"),),
 }  # fmt: skip
 
 # where a function's own time goes; the first matching rule wins (builtins have no file: match their name)

@@ -139,12 +139,12 @@ def test_report_unknown_run_is_a_usage_error(lab_run) -> None:
 
 
 def test_internal_error_is_reported_as_a_bug(lab_run, monkeypatch: pytest.MonkeyPatch) -> None:
-    import auditor.engine
+    import auditor.unattended
 
     async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(auditor.engine, "run_audit", broken)
+    monkeypatch.setattr(auditor.unattended, "audit", broken)
     result = runner.invoke(app, ["run", "-c", str(lab_run.lab.config_path), "--quiet"])
     assert result.exit_code == ExitStatus.INTERNAL_ERROR
     assert "internal error" in result.output
