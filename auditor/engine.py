@@ -361,9 +361,9 @@ async def run_audit(
                         control_obs = await measure_url(kit.control, entry.url, content=content)
                 except Exception as exc:  # noqa: BLE001 - a bug on one URL must not end the night's run
                     for pid in wanted:
-                        record(pid, entry, _internal_error(exc, "control"), {})
+                        record(pid, entry, _internal_error(exc, "control"), None)
                     return
-                store.record_control(run.run_id, entry.url, control_obs.to_dict())
+                store.record_control(run.run_id, entry.url, control_obs)
 
             async def at(pid: str) -> None:
                 assert control_obs is not None
@@ -373,17 +373,17 @@ async def run_audit(
                     judgement = judge(obs, control_obs, kit.dns_fingerprint(pid), private_ok=config.allow_private_destinations)
                     judgement = await confirm_silence(judgement, monitors[pid], obs)
                 except Exception as exc:  # noqa: BLE001 - recorded as inconclusive, the run goes on
-                    record(pid, entry, _internal_error(exc, pid), {})
+                    record(pid, entry, _internal_error(exc, pid), None)
                     return
-                record(pid, entry, judgement, {"provider": obs.to_dict()})
+                record(pid, entry, judgement, obs)
 
             await asyncio.gather(*(at(pid) for pid in wanted))
             for pid in unhealthy:
                 if entry.url not in done.get(pid, ()):
-                    record(pid, entry, inconclusive("provider.not_measured", f"provider not measured: {health[pid].reason}"), {})
+                    record(pid, entry, inconclusive("provider.not_measured", f"provider not measured: {health[pid].reason}"), None)
 
-        def record(pid: str, entry: ListEntry, judgement: Judgement, observations: dict) -> None:  # type: ignore[type-arg]
-            rec = MeasurementRecord(run.run_id, pid, entry, judgement, dt.datetime.now(dt.UTC), observations)
+        def record(pid: str, entry: ListEntry, judgement: Judgement, obs: UrlObservation | None) -> None:
+            rec = MeasurementRecord(run.run_id, pid, entry, judgement, dt.datetime.now(dt.UTC), obs)
             store.record_measurement(rec, ordinal=ordinal[entry.url])
             observer.measured(rec)
 
