@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+
+from auditor.observations import UrlObservation
 
 
 class Verdict(StrEnum):
@@ -107,7 +108,10 @@ class MeasurementRecord:
     entry: ListEntry
     judgement: Judgement
     measured_at: dt.datetime  # aware, UTC
-    observations: dict[str, Any] = field(default_factory=dict, compare=False)  # raw, JSON-able
+    # What the provider's vantage saw, the facts the judgement was drawn from (decoded back from the store,
+    # so a better rule can judge the run again); None when nothing was measured (provider down, an internal
+    # error, a hidden sensitive entry). Not part of ==: two records are the same judgement of the same pair.
+    observation: UrlObservation | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """What one vantage saw of one URL: the raw facts a verdict is drawn from, stored so a better rule can
-re-judge old runs. Bodies are never part of it (see probes.http)."""
+re-judge old runs (`auditor.codec` writes them as JSON and reads them back). Bodies are never part of it
+(see probes.http)."""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
 
-from probes.base import DnsObservation, HttpObservation, TcpObservation, TlsObservation, to_dict
+from probes.base import DnsObservation, HttpObservation, TcpObservation, TlsObservation
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,6 @@ class UrlObservation:
     elapsed_ms: float
     vantage_failure: str = ""  # the vantage itself failed during this measurement
     depth: HopObservation | None = None  # the URL fetched on control's addresses through this vantage
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
 
 
 def is_public_address(ip: str) -> bool:

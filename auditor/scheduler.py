@@ -179,7 +179,7 @@ class RunScheduler:
         for pid in self.unhealthy:
             if not self.is_stored(pid, entry):
                 reason = f"provider not measured: {self.health[pid].reason}"
-                self.record(pid, entry, inconclusive("provider.not_measured", reason), {})
+                self.record(pid, entry, inconclusive("provider.not_measured", reason), None)
 
     async def measure_control(self, entry: ListEntry, wanted: Sequence[str], content: bool) -> UrlObservation | None:
         try:
@@ -187,9 +187,9 @@ class RunScheduler:
                 control = await self.kit.probes.measure_url(self.kit.control, entry.url, content=content)
         except Exception as exc:  # noqa: BLE001 - a bug on one URL must not end the night's run
             for pid in wanted:
-                self.record(pid, entry, internal_error(exc, "control"), {})
+                self.record(pid, entry, internal_error(exc, "control"), None)
             return None
-        self.store.record_control(self.run_info.run_id, entry.url, control.to_dict())
+        self.store.record_control(self.run_info.run_id, entry.url, control)
         return control
 
     async def measure_at(self, provider_id: str, entry: ListEntry, control: UrlObservation, content: bool) -> None:
@@ -200,12 +200,12 @@ class RunScheduler:
                               private_ok=self.config.allow_private_destinations)
             judgement = await confirm_silence(judgement, self.monitors[provider_id], obs)
         except Exception as exc:  # noqa: BLE001 - recorded as inconclusive, the run goes on
-            self.record(provider_id, entry, internal_error(exc, provider_id), {})
+            self.record(provider_id, entry, internal_error(exc, provider_id), None)
             return
-        self.record(provider_id, entry, judgement, {"provider": obs.to_dict()})
+        self.record(provider_id, entry, judgement, obs)
 
-    def record(self, provider_id: str, entry: ListEntry, judgement: Judgement, observations: dict[str, Any]) -> None:
-        rec = MeasurementRecord(self.run_info.run_id, provider_id, entry, judgement, dt.datetime.now(dt.UTC), observations)
+    def record(self, provider_id: str, entry: ListEntry, judgement: Judgement, obs: UrlObservation | None) -> None:
+        rec = MeasurementRecord(self.run_info.run_id, provider_id, entry, judgement, dt.datetime.now(dt.UTC), obs)
         self.store.record_measurement(rec, ordinal=self.ordinal[entry.url])
         self.observer.measured(rec)
 

@@ -64,7 +64,7 @@ def hide(record: MeasurementRecord, hasher: UrlHasher) -> MeasurementRecord:
         record,
         entry=replace(entry, url=token, host=hasher.host_token(entry.host), notes=""),
         judgement=replace(record.judgement, evidence=evidence),
-        observations={},
+        observation=None,
     )
 
 

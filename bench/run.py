@@ -36,6 +36,7 @@ from typing import Any
 from auditor.audit import audit
 from auditor.config import load_config
 from auditor.lists import read_list, read_lists
+from auditor.observations import UrlObservation
 from auditor.store import open_store
 from bench.bulk_lab import BulkPlan, index_of, write_list
 from bench.sampler import Sampler
@@ -294,10 +295,10 @@ def analyse(fig: Figures, plan: BulkPlan, store: Any, run_id: str, concurrency: 
             fig.wrong_count += 1
             if len(fig.wrong) < 1000:
                 fig.wrong.append(f"{rec.provider_id} {rec.entry.url}: {j.verdict} {j.rule} ({j.evidence})")
-        if "provider" in rec.observations:
-            _walk(rec.observations["provider"], samples, timed_out)
+        if rec.observation is not None:
+            _walk(rec.observation, samples, timed_out)
     for url in urls:
-        control = store.get_control(run_id, url)
+        control = store.control_observation(run_id, url)
         if control is not None:
             fig.vantage_measurements += 1
             _walk(control, samples, timed_out)
@@ -311,29 +312,29 @@ def analyse(fig: Figures, plan: BulkPlan, store: Any, run_id: str, concurrency: 
     fig.steps = {s: _summary(samples[s]) for s in STEPS if samples[s]}
 
 
-def _walk(obs: dict[str, Any], samples: dict[str, list[float]], timed_out: Counter[str]) -> None:
-    samples["measurement"].append(obs["elapsed_ms"])
+def _walk(obs: UrlObservation, samples: dict[str, list[float]], timed_out: Counter[str]) -> None:
+    samples["measurement"].append(obs.elapsed_ms)
 
-    def probe(step: str, o: dict[str, Any] | None) -> None:
+    def probe(step: str, o: Any) -> None:  # any probe's observation: failure and elapsed_ms
         if o is None:
             return
-        if o.get("failure") == TIMEOUT_FAILURE:
+        if o.failure == TIMEOUT_FAILURE:
             timed_out[step] += 1
         else:
-            samples[step].append(o["elapsed_ms"])
+            samples[step].append(o.elapsed_ms)
 
-    hops = list(obs["hops"]) + ([obs["depth"]] if obs.get("depth") else [])
+    hops = list(obs.hops) + ([obs.depth] if obs.depth else [])
     for hop in hops:
-        if hop.get("dns"):
-            for q in hop["dns"]["queries"]:
+        if hop.dns:
+            for q in hop.dns.queries:
                 probe("dns", q)
-        endpoints = list(hop["endpoints"]) + ([hop["tls_check"]] if hop.get("tls_check") else [])
+        endpoints = list(hop.endpoints) + ([hop.tls_check] if hop.tls_check else [])
         for e in endpoints:
             # a timeout (at connect, TLS or HTTP) is retried: every attempt before the recorded one timed out
-            timed_out["retried"] += e.get("attempts", 1) - 1
-            probe("tcp", e["tcp"])
-            probe("tls", e.get("tls"))
-        probe("http", hop.get("http"))
+            timed_out["retried"] += e.attempts - 1
+            probe("tcp", e.tcp)
+            probe("tls", e.tls)
+        probe("http", hop.http)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -356,9 +357,9 @@ STEP_MARKERS: dict[str, tuple[tuple[str, str], ...]] = {
     "HTTP GET (request, 64 KiB prefix)": (("probes/http.py", "get"),),
     "  of these: SOCKS dials (python-socks)": (("probes/dialers.py", "connect"),),
     "verdict (judge)": (("auditor/verdict.py", "judge"),),
-    "observations to dict (asdict)": (("auditor/observations.py", "to_dict"),),
     "store (record_*, JSON)": (("auditor/store/sqlite.py", "record_measurement"),
                                ("auditor/store/sqlite.py", "record_control")),
+    "  of these: observations to JSON (auditor.codec)": (("auditor/codec.py", "encode"),),
     "scoring and analysis (end of run)": (("auditor/audit.py", "analyse_run"),),
 }  # fmt: skip
 
@@ -370,6 +371,7 @@ _AREAS = (
     ("dnspython", ("/dns/",)),
     ("h11", ("/h11/",)),
     ("json", ("/json/", "_json")),
+    ("msgspec (observations to JSON)", ("msgspec",)),
     ("dataclasses (asdict, replace)", ("dataclasses.py",)),
     ("idna", ("/idna/",)),
     ("asyncio + selectors + sockets", ("/asyncio/", "selectors.py", "select.epoll", "_socket.", "socket.py")),

@@ -119,7 +119,7 @@ def fill(store: SqliteStore) -> None:
                 if letter == "-":
                     continue
                 at = run.started_at + dt.timedelta(seconds=5 + ordinal)
-                rec = MeasurementRecord(run.run_id, pid, entry, judgement(pid, entry, letter, i), at, {})
+                rec = MeasurementRecord(run.run_id, pid, entry, judgement(pid, entry, letter, i), at)
                 store.record_measurement(rec, ordinal=ordinal)
         assert run.finished_at is not None
         store.finish_run(run.run_id, run.finished_at, "complete")

@@ -37,6 +37,7 @@ import dns.rrset
 import trustme
 import yaml
 
+from auditor import codec
 from auditor.lab.servers import LOOPBACK, Middlebox, read_request_head, request_host_and_path
 from tests.loopback_servers import TcpServer, read_tls_record, read_until_eof
 
@@ -372,11 +373,14 @@ class RecordingRoutes(dict):  # type: ignore[type-arg]
 class HostileRun:
     result: Any  # auditor.engine.AuditResult
     records: dict[str, Any]  # url -> MeasurementRecord (the one provider)
-    controls: dict[str, dict[str, Any]] = field(default_factory=dict)  # url -> control observation dict
+    # url -> the control's observation as the store keeps it (JSON: dicts and lists, auditor.codec.to_builtins)
+    controls: dict[str, dict[str, Any]] = field(default_factory=dict)
     out_dir: Path | None = None
 
-    def provider_http(self, url: str, hop: int = 0) -> dict[str, Any] | None:
-        return self.records[url].observations["provider"]["hops"][hop]["http"]  # type: ignore[no-any-return]
+    def provider(self, url: str) -> dict[str, Any]:
+        """The provider's observation of `url` as the store keeps it (JSON), {} when none."""
+        obs = self.records[url].observation
+        return {} if obs is None else codec.to_builtins(obs)
 
 
 class HostileWorld:
@@ -524,7 +528,7 @@ class HostileWorld:
         try:
             result = asyncio.run(run_audit(config, store, out_dir=out_dir))
             records = {r.entry.url: r for r in store.iter_measurements(result.run.run_id)}
-            controls = {u: store.get_control(result.run.run_id, u) or {} for u in records}
+            controls = {u: codec.to_builtins(store.control_observation(result.run.run_id, u)) or {} for u in records}
             if keep_store_open is not None:
                 keep_store_open(store)
         finally:

@@ -87,7 +87,7 @@ def test_source_address_and_interface_vantages_end_to_end(tmp_path: Path) -> Non
         assert (open_.verdict, open_.rule) == (Verdict.ACCESSIBLE, "http.matches_control"), open_.evidence
         assert (tls_.verdict, tls_.rule) == (Verdict.ACCESSIBLE, "tls.valid_session"), tls_.evidence
         assert (blocked.verdict, blocked.rule) == (Verdict.BLOCKED, "dns.nxdomain"), blocked.evidence
-        queries = records[(pid, f"http://open.example:{got['http']}/")].observations["provider"]["hops"][0]["dns"]["queries"]
-        assert {q["transport"] for q in queries} == {"udp"}
+        queries = records[(pid, f"http://open.example:{got['http']}/")].observation.hops[0].dns.queries
+        assert {q.transport for q in queries} == {"udp"}
     assert "127.0.0.2" in provider_dns.peers  # the source-address vantage really left from its address
     assert control_dns.peers == {"127.0.0.1"}

@@ -143,7 +143,7 @@ def http_of(obs: dict[str, Any], hop: int = 0) -> dict[str, Any]:
 
 
 def provider(run: HostileRun, u: str) -> dict[str, Any]:
-    return run.records[u].observations["provider"]  # type: ignore[no-any-return]
+    return run.provider(u)
 
 
 # --- the run as a whole ---------------------------------------------------------------------------

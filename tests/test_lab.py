@@ -87,12 +87,11 @@ def test_idn_entry_is_measured_under_its_ascii_name(lab_run) -> None:
 
 def test_observations_are_stored_for_rejudging(lab_run) -> None:
     rec = next(r for r in lab_run.records if r.provider_id == "fpt" and "intercept-case" in r.entry.url)
-    hop = rec.observations["provider"]["hops"][0]
-    tls = hop["endpoints"][0]["tls"]
-    assert tls["failure"] == "ssl_unknown_authority"
-    assert "Interception" in tls["certificate"]["issuer"]
-    control = lab_run.store.get_control(lab_run.result.run.run_id, rec.entry.url)
-    assert control["hops"][0]["endpoints"][0]["tls"]["failure"] is None
+    tls = rec.observation.hops[0].endpoints[0].tls
+    assert tls.failure == "ssl_unknown_authority"
+    assert "Interception" in tls.certificate.issuer
+    control = lab_run.store.control_observation(lab_run.result.run.run_id, rec.entry.url)
+    assert control.hops[0].endpoints[0].tls.failure is None
 
 
 def test_dns_only_blocking_is_told_apart(lab_run) -> None:

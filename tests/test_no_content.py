@@ -114,19 +114,19 @@ def assert_bodies_were_read(run: HostileRun, pages: Pages) -> list[str]:
     for u in pages.urls[:4]:
         j = run.records[u].judgement
         assert j.verdict is Verdict.ACCESSIBLE, (u, j)
-        for obs in (run.records[u].observations["provider"], run.controls[u]):
+        for obs in (run.provider(u), run.controls[u]):
             h = http_at(obs)
             assert (h["status"], h["title"], h["truncated"]) == (200, TITLE, False)
             assert h["body_length"] == len(pages.body)  # decoded: the gzip page too
             assert h["body_sha256"] == whole
     assert http_at(run.controls[pages.urls[1]])["declared_length"] == len(hs.gzip_bytes(pages.body))
-    big = http_at(run.records[f"http://{name('big')}/"].observations["provider"])
+    big = http_at(run.provider(f"http://{name('big')}/"))
     assert (big["body_length"], big["truncated"], big["body_sha256"]) == (LIMIT, True, prefix)
-    moved = run.records[f"http://{name('moved')}/"].observations["provider"]
+    moved = run.provider(f"http://{name('moved')}/")
     assert http_at(moved)["status"] == 302 and http_at(moved)["body_sha256"] == whole
     assert http_at(moved, 1)["body_sha256"] == whole
     for label in ("bare", "bad-header"):
-        h = http_at(run.records[f"http://{name(label)}/"].observations["provider"])
+        h = http_at(run.provider(f"http://{name(label)}/"))
         assert h["failure"] == "http_protocol_error" and "not kept" in h["error"], h
     return [whole, prefix]
 

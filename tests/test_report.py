@@ -25,6 +25,7 @@ from auditor.models import (
     RunInfo,
     Verdict,
 )
+from auditor.observations import DnsLookup, HopObservation, UrlObservation
 from auditor.report import (
     MEASUREMENTS_HEADER,
     SUMMARY_HEADER,
@@ -37,6 +38,7 @@ from auditor.report import (
     write_summary_csv,
 )
 from auditor.report.csvformat import neutralise
+from probes import base
 
 UTC = dt.UTC
 RUN = RunInfo(
@@ -54,8 +56,20 @@ PROVIDERS = [
 ]
 
 
+_DNS = base.DnsObservation("203.162.4.191:53", "A", "udp", None, "NOERROR", ("192.0.2.1",), elapsed_ms=2.5)
+OBS = UrlObservation(
+    "https://casino.example/",
+    "vnpt",
+    "direct",
+    (HopObservation("https://casino.example/", "https", "casino.example", 443,
+                    DnsLookup("casino.example", (_DNS,), ("192.0.2.1",), None)),),
+    "2026-11-27T22:31:05Z",
+    3.0,
+)
+
+
 def _rec(provider_id: str, entry: ListEntry, judgement: Judgement, at: dt.datetime) -> MeasurementRecord:
-    return MeasurementRecord(RUN.run_id, provider_id, entry, judgement, at, {"dns": {"rcode": "NOERROR"}})
+    return MeasurementRecord(RUN.run_id, provider_id, entry, judgement, at, OBS)
 
 
 CASINO = ListEntry(
@@ -344,7 +358,9 @@ def test_run_to_json() -> None:
 
 def test_run_to_json_with_observations() -> None:
     doc = run_to_json(RUN, PROVIDERS, SCORES, RECORDS, include_observations=True)
-    assert [m["observations"] for m in doc["measurements"]] == [{"dns": {"rcode": "NOERROR"}}] * 4
+    stored = {"provider": json.loads(json.dumps(base.to_dict(OBS)))}  # as the store keeps it
+    assert [m["observations"] for m in doc["measurements"]] == [stored] * 4
+    assert doc["measurements"][0]["observations"]["provider"]["hops"][0]["dns"]["queries"][0]["rcode"] == "NOERROR"
 
 
 def _text(renderable: object) -> str:

@@ -132,7 +132,7 @@ def test_control_is_measured_once_per_url_and_shared(tmp_path: Path, store: Stor
         if vid != "control":  # the provider is measured beside control's own observation of that URL
             assert given is not None and given.vantage_id == "control" and given.url == url
     assert len(control_of) == len(urls)
-    assert all(store.get_control(measured.run.run_id, url) is not None for url in urls)
+    assert all(store.control_observation(measured.run.run_id, url) is not None for url in urls)
     assert pairs(store, measured.run.run_id) == Counter((p, u) for p in ("a", "b") for u in urls)
     assert measured.completed and measured.run.status == "complete"
 

@@ -56,21 +56,21 @@ def test_https_sensitive_entries_get_no_http_request_at_all(sensitive_run) -> No
     assert asked.get("open-tls-case.example", 0) == 0
     assert asked.get("snireset-case.example", 0) == 0
     assert asked.get("open-case.example", 0) > 0  # http: the status line and headers were asked for
-    hop = records[("mobifone", "https://open-tls-case.example/")].observations["provider"]["hops"][0]
-    assert hop["content_withheld"] and hop["http"] is None
+    hop = records[("mobifone", "https://open-tls-case.example/")].observation.hops[0]
+    assert hop.content_withheld and hop.http is None
 
 
 def test_http_sensitive_entries_read_headers_only(sensitive_run) -> None:
     _, records, _, _ = sensitive_run
     for pid in ("mobifone", "viettel"):
-        http = records[(pid, "http://open-case.example/")].observations["provider"]["hops"][0]["http"]
-        assert http["body_read"] is False and http["body_length"] == 0 and http["title"] == ""
+        http = records[(pid, "http://open-case.example/")].observation.hops[0].http
+        assert http.body_read is False and http.body_length == 0 and http.title == ""
 
 
 def test_a_known_block_page_address_is_still_read_to_confirm_it(sensitive_run) -> None:
     _, records, _, _ = sensitive_run
-    http = records[("viettel", "http://sinkhole-case.example/")].observations["provider"]["hops"][0]["http"]
-    assert http["body_read"] is True and "ooni.vn_http_1" in http["fingerprints"]
+    http = records[("viettel", "http://sinkhole-case.example/")].observation.hops[0].http
+    assert http.body_read is True and "ooni.vn_http_1" in http.fingerprints
 
 
 @pytest.mark.parametrize("url", sorted(SENSITIVE))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -23,8 +26,10 @@ from auditor.models import (
     RunInfo,
     Verdict,
 )
+from auditor.observations import DnsLookup, EndpointObservation, HopObservation, UrlObservation
 from auditor.store import Store, open_store
 from auditor.store.sqlite import SqliteStore
+from probes import base
 
 UTC = dt.UTC
 ICT = dt.timezone(dt.timedelta(hours=7))
@@ -58,6 +63,28 @@ def entry(n: int, list_name: str = "bocongan", **kw: object) -> ListEntry:
     )
 
 
+def observation(url: str = "https://site.example/", title: str = "", vantage_id: str = "vnpt") -> UrlObservation:
+    """A small but complete observation: DNS, TCP, a TLS reset, and HTTP on a second endpoint."""
+    host = url.split("/")[2]
+    ip, other = "192.0.2.1", "192.0.2.2"
+    dns = DnsLookup(
+        host,
+        (base.DnsObservation("203.162.4.191:53", "A", "udp", None, "NOERROR", (ip, other), elapsed_ms=3.25),),
+        (ip, other),
+        None,
+    )
+    reset = EndpointObservation(
+        ip, 443, base.TcpObservation(ip, 443, None, 1.5), base.TlsObservation(host, base.CONNECTION_RESET, 2.0)
+    )
+    cert = base.CertificateInfo("CN=" + host, "CN=Test CA", "ab" * 32, "2027-01-01", (host,))
+    ok = EndpointObservation(
+        other, 443, base.TcpObservation(other, 443, None, 1.0), base.TlsObservation(host, None, certificate=cert)
+    )
+    http = base.HttpObservation(None, 200, "OK", (("content-type", "text/html"),), title=title, body_length=9)
+    hop = HopObservation(url, "https", host, 443, dns, (reset, ok), http, http_attempts=1)
+    return UrlObservation(url, vantage_id, "direct", (hop,), "2026-11-27T22:31:05Z", 12.5)
+
+
 def record(
     n: int,
     provider_id: str = "vnpt",
@@ -77,7 +104,7 @@ def record(
         entry=entry(n, list_name),
         judgement=judgement,
         measured_at=STARTED + dt.timedelta(seconds=n),
-        observations={"dns": {"rcode": "NXDOMAIN", "answers": []}, "n": n},
+        observation=observation(f"https://site{n}.example/path?q={n}", title=str(n)),
     )
 
 
@@ -121,11 +148,7 @@ def test_round_trip_every_field(db: Path) -> None:
             Verdict.BLOCKED, "tls.sni_reset", "RST after ClientHello", Method.TLS, Confidence.LIKELY
         ),
         measured_at=dt.datetime(2026, 11, 28, 5, 31, 5, 42, tzinfo=ICT),
-        observations={
-            "tls": {"error": "connection_reset", "t_ms": 12.5},
-            "title": "Trang bị chặn",
-            "x": None,
-        },
+        observation=observation(rich_entry.url, title="Trang bị chặn"),
     )
     plain = MeasurementRecord(
         run_id="r1",
@@ -140,7 +163,7 @@ def test_round_trip_every_field(db: Path) -> None:
         store.record_provider(health("fpt", asn=None, measured=False, reason="vantage down"))
         store.record_measurement(blocked)
         store.record_measurement(plain)
-        store.record_control("r1", rich_entry.url, {"dns": {"answers": ["192.0.2.1"]}, "status": 200})
+        store.record_control("r1", rich_entry.url, observation(rich_entry.url, vantage_id="control"))
         store.finish_run("r1", dt.datetime(2026, 11, 27, 23, 0, tzinfo=UTC), "partial")
 
     with SqliteStore(str(db)) as store:
@@ -163,43 +186,59 @@ def test_round_trip_every_field(db: Path) -> None:
         ]
         got = list(store.iter_measurements("r1"))
         assert got == [blocked, plain]  # provider insertion order: vnpt before fpt
-        assert got[0].observations == blocked.observations  # not part of == on the dataclass
-        assert got[1].observations == {}
+        assert got[0].observation == blocked.observation  # not part of == on the dataclass
+        assert got[1].observation is None
         assert got[0].measured_at.tzinfo is not None and got[0].measured_at.microsecond == 42
         assert got[0].measured_at == dt.datetime(2026, 11, 27, 22, 31, 5, 42, tzinfo=UTC)
         assert got[1].entry.date_added is None
-        assert store.get_control("r1", rich_entry.url) == {"dns": {"answers": ["192.0.2.1"]}, "status": 200}
-        assert store.get_control("r1", "https://other.example/") is None
-        assert store.get_control("r2", rich_entry.url) is None
+        assert store.control_observation("r1", rich_entry.url) == observation(rich_entry.url, vantage_id="control")
+        assert store.control_observation("r1", "https://other.example/") is None
+        assert store.control_observation("r2", rich_entry.url) is None
         assert store.get_run("nope") is None
 
 
 def test_observations_are_compact_json_text(db: Path) -> None:
     with SqliteStore(str(db)) as store:
         store.begin_run(run_info())
-        rec = record(1)
-        rec = MeasurementRecord(
-            rec.run_id,
-            rec.provider_id,
-            rec.entry,
-            rec.judgement,
-            rec.measured_at,
-            {"title": "Trang bị chặn", "a": [1, 2]},
-        )
-        store.record_measurement(rec)
+        obs = observation(title="Trang bị chặn")
+        store.record_measurement(replace(record(1), observation=obs))
+        store.record_control("r1", obs.url, obs)
     conn = sqlite3.connect(db)
     (text,) = conn.execute("SELECT observations_json FROM measurements").fetchone()
+    (control,) = conn.execute("SELECT observations_json FROM controls").fetchone()
     conn.close()
-    assert text == '{"title":"Trang bị chặn","a":[1,2]}'
+    # the text the store wrote before auditor.codec: compact, Vietnamese kept as it is
+    old = json.dumps(base.to_dict(obs), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert text == '{"provider":' + old + "}"
+    assert control == old
+    assert '"title":"Trang bị chặn"' in text
 
 
 def test_not_json_able_observations_fail_in_the_caller(db: Path) -> None:
-    rec = record(1)
-    bad = MeasurementRecord(
-        rec.run_id, rec.provider_id, rec.entry, rec.judgement, rec.measured_at, {"raw": b"\x00bytes"}
-    )
-    with SqliteStore(str(db)) as store, pytest.raises(TypeError):
-        store.record_measurement(bad)
+    bad = replace(observation(), vantage=cast(str, object()))  # a bug in a probe: not a string
+    with SqliteStore(str(db)) as store:
+        with pytest.raises(TypeError):
+            store.record_measurement(replace(record(1), observation=bad))
+        with pytest.raises(TypeError):
+            store.record_control("r1", "https://x.example/", bad)
+
+
+def test_a_damaged_observation_is_a_store_error_that_says_which(db: Path) -> None:
+    with SqliteStore(str(db)) as store:
+        store.begin_run(run_info())
+        store.record_measurement(record(1))
+        store.record_control("r1", "https://x.example/", observation())
+    conn = sqlite3.connect(db)
+    conn.execute("""UPDATE measurements SET observations_json = '{"provider":{"url":1}}'""")
+    conn.execute("""UPDATE controls SET observations_json = '{"url":'""")
+    conn.commit()
+    conn.close()
+    with SqliteStore(str(db)) as store:
+        with pytest.raises(StoreError, match=r"observation of https://site1\.example/path\?q=1 by vnpt in run r1 .*"
+                           r"Expected `str`, got `int` - at `\$\.provider\.url`"):
+            list(store.iter_measurements("r1"))
+        with pytest.raises(StoreError, match=r"control observation of https://x\.example/ in run r1"):
+            store.control_observation("r1", "https://x.example/")
 
 
 def test_naive_datetimes_are_refused(db: Path) -> None:
@@ -256,9 +295,9 @@ def test_primary_key_replace(db: Path) -> None:
         ]
         assert store.measured_urls("r1", "vnpt") == {record(1).entry.url, record(2).entry.url}
         assert store.measured_urls("r1", "fpt") == set()
-        store.record_control("r1", "https://x.example/", {"v": 1})
-        store.record_control("r1", "https://x.example/", {"v": 2})
-        assert store.get_control("r1", "https://x.example/") == {"v": 2}
+        store.record_control("r1", "https://x.example/", observation(title="1"))
+        store.record_control("r1", "https://x.example/", observation(title="2"))
+        assert store.control_observation("r1", "https://x.example/") == observation(title="2")
     assert count_rows(db) == 2
     assert count_rows(db, "controls") == 1
 
@@ -267,7 +306,7 @@ def test_buffered_rows_visible_to_others_only_after_flush(db: Path) -> None:
     store = SqliteStore(str(db), flush_interval=NEVER)
     store.begin_run(run_info())
     store.record_measurement(record(1))
-    store.record_control("r1", "https://a.example/", {"ok": True})
+    store.record_control("r1", "https://a.example/", observation())
     assert count_rows(db) == 0  # still buffered
     assert count_rows(db, "controls") == 0
     store.flush()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from auditor import codec
 from auditor.analysis import Finding, GroupScore, RunAnalysis
 from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo
 from auditor.report.csvformat import format_utc
@@ -206,6 +207,6 @@ def _measurement(rec: MeasurementRecord, include_observations: bool) -> dict[str
         "evidence": j.evidence,
         "measured_at": format_utc(rec.measured_at),
     }
-    if include_observations:
-        out["observations"] = rec.observations
+    if include_observations:  # as stored: {"provider": <the provider's observation>}, or {} when none
+        out["observations"] = {} if rec.observation is None else {"provider": codec.to_builtins(rec.observation)}
     return out

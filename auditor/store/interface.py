@@ -2,7 +2,8 @@
 
 One small interface here, one module per implementation (`sqlite.py` today; a server database would be
 another module next to it, registered in `auditor.store.open_store`). No SQL or driver detail leaks through
-this interface: callers see only the records of `auditor.models`.
+this interface: callers see only the records of `auditor.models` and `auditor.observations` (typed and
+frozen: observations are read back as the objects that were recorded, through `auditor.codec`).
 
 Durability contract for writers: `record_measurement` and `record_control` may buffer, but a buffered row
 must reach the database within about a second (and at once on `flush()`, `finish_run()` and `close()`), so a
@@ -15,9 +16,10 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from auditor.models import MeasurementRecord, ProviderHealth, RunInfo, Verdict
+from auditor.observations import UrlObservation
 
 RUN_STATUSES = ("running", "complete", "partial")
 FINAL_RUN_STATUSES = ("complete", "partial")
@@ -85,7 +87,7 @@ class Store(Protocol):
         """
         ...
 
-    def record_control(self, run_id: str, url: str, observations: dict[str, Any]) -> None:
+    def record_control(self, run_id: str, url: str, observation: UrlObservation) -> None:
         """Buffer the shared control measurement of `url` in a run; re-recording replaces it."""
         ...
 
@@ -118,7 +120,10 @@ class Store(Protocol):
         """URLs already judged for a provider in a run (to resume a killed run)."""
         ...
 
-    def get_control(self, run_id: str, url: str) -> dict[str, Any] | None: ...
+    def control_observation(self, run_id: str, url: str) -> UrlObservation | None:
+        """The control measurement of `url` in a run, as recorded (with the records' observations, what a
+        verdict rule needs to judge the run again)."""
+        ...
 
     # -- reading across runs (trends, time to block, regressions: auditor.analysis) -------------------
     def runs_before(self, run_id: str, limit: int) -> list[RunInfo]:

@@ -11,8 +11,8 @@ Why these settings:
   slow probes), so a killed run loses at most about `flush_interval` seconds of results.
 - Every access to the connection happens under one lock, so the background flusher and the caller (the
   asyncio engine's thread, or a worker thread) can share it.
-- Datetimes are stored as ISO 8601 UTC text with microseconds and a `Z` (fixed width, so text order is time
-  order) and read back as aware UTC datetimes; observations as compact JSON text.
+- Records become rows and back in `auditor.store.rows` (datetimes as fixed-width UTC text, observations as
+  compact JSON text through `auditor.codec`, decoded back into the typed records when read).
 
 All SQL of the tool lives in this module; a server database would be a sibling module, not a dialect flag.
 """
@@ -20,7 +20,6 @@ All SQL of the tool lives in this module; a server database would be a sibling m
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 import threading
 import time
@@ -29,16 +28,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from auditor.errors import StoreError
-from auditor.models import (
-    Confidence,
-    Judgement,
-    ListEntry,
-    MeasurementRecord,
-    Method,
-    ProviderHealth,
-    RunInfo,
-    Verdict,
-)
+from auditor.models import MeasurementRecord, ProviderHealth, RunInfo, Verdict
+from auditor.observations import UrlObservation
+from auditor.store import rows
 from auditor.store.interface import FINAL_RUN_STATUSES, FirstBlocked, PairVerdict, Store, VerdictCount
 
 T = TypeVar("T")
@@ -104,33 +96,11 @@ _SCHEMA = (
 # index each such lookup scans the table, and a year of nightly runs holds tens of millions of rows.
 _INDEXES = ("CREATE INDEX IF NOT EXISTS measurements_pair ON measurements (provider_id, url, verdict)",)
 
-_MEASUREMENT_COLUMNS = (
-    "run_id, provider_id, ordinal, url, list_name, line, category_code, category_description, date_added, "
-    "source, notes, host, measured_at, verdict, method, confidence, rule, evidence, observations_json"
-)
 _INSERT_MEASUREMENT = (
-    f"INSERT OR REPLACE INTO measurements ({_MEASUREMENT_COLUMNS}) "
+    f"INSERT OR REPLACE INTO measurements ({rows.MEASUREMENT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_CONTROL = "INSERT OR REPLACE INTO controls (run_id, url, observations_json) VALUES (?, ?, ?)"
-_RUN_COLUMNS = "run_id, started_at, province, status, finished_at, config_digest"
-
-
-def _dt_to_text(value: dt.datetime) -> str:
-    if value.tzinfo is None or value.utcoffset() is None:
-        # A naive datetime would be silently read as local time: that is a bug in the caller.
-        raise ValueError(f"naive datetime {value!r}: the store keeps aware (UTC) datetimes only")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _dt_from_text(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-
-
-def _json(value: Any) -> str:
-    # Compact, UTF-8 text kept readable (ensure_ascii=False: Vietnamese titles stay one character each);
-    # allow_nan=False because NaN is not JSON and other readers would choke on it.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class SqliteStore(Store):
@@ -254,10 +224,10 @@ class SqliteStore(Store):
             self._pending_controls.clear()
         self._last_flush = time.monotonic()
 
-    def _buffer(self, rows: list[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
+    def _buffer(self, pending: list[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
         with self._lock:
             self._check_open()
-            rows.append(row)
+            pending.append(row)
             if (
                 self._pending_count() >= self._flush_rows
                 or time.monotonic() - self._last_flush >= self._flush_interval
@@ -291,15 +261,15 @@ class SqliteStore(Store):
 
     # -- writing ---------------------------------------------------------------------------------------
     def begin_run(self, run: RunInfo) -> None:
-        started = _dt_to_text(run.started_at)
-        finished = _dt_to_text(run.finished_at) if run.finished_at else None
+        started = rows.dt_to_text(run.started_at)
+        finished = rows.dt_to_text(run.finished_at) if run.finished_at else None
         with self._lock:
             self._check_open()
             with self._transaction() as conn:
                 row = conn.execute("SELECT started_at FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
                 if row is None:
                     conn.execute(
-                        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO runs ({rows.RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                         (run.run_id, started, run.province, run.status, finished, run.config_digest),
                     )
                 elif row[0] == started:  # the same run again: resume it
@@ -316,7 +286,7 @@ class SqliteStore(Store):
     def finish_run(self, run_id: str, finished_at: dt.datetime, status: str) -> None:
         if status not in FINAL_RUN_STATUSES:
             raise ValueError(f"run status must be one of {', '.join(FINAL_RUN_STATUSES)}, not {status!r}")
-        finished = _dt_to_text(finished_at)
+        finished = rows.dt_to_text(finished_at)
         with self._lock:
             self._check_open()
             self._flush_locked()
@@ -328,7 +298,7 @@ class SqliteStore(Store):
                     raise StoreError(f"no run {run_id} in {self.path}")
 
     def record_provider(self, health: ProviderHealth) -> None:
-        checks = _json(list(health.checks))
+        checks = rows.checks_text(health)
         with self._lock:
             self._check_open()
             with self._transaction() as conn:
@@ -355,32 +325,10 @@ class SqliteStore(Store):
     def record_measurement(self, rec: MeasurementRecord, *, ordinal: int | None = None) -> None:
         # Serialise now, in the caller: a value that is not JSON-able is the caller's bug and must fail
         # there, not later in the flusher thread.
-        e, j = rec.entry, rec.judgement
-        row = (
-            rec.run_id,
-            rec.provider_id,
-            0 if ordinal is None else ordinal,
-            e.url,
-            e.list_name,
-            e.line,
-            e.category_code,
-            e.category_description,
-            e.date_added.isoformat() if e.date_added else None,
-            e.source,
-            e.notes,
-            e.host,
-            _dt_to_text(rec.measured_at),
-            j.verdict.value,
-            j.method.value if j.method else None,
-            j.confidence.value if j.confidence else None,
-            j.rule,
-            j.evidence,
-            _json(rec.observations),
-        )
-        self._buffer(self._pending_measurements, row)
+        self._buffer(self._pending_measurements, rows.measurement_row(rec, ordinal))
 
-    def record_control(self, run_id: str, url: str, observations: dict[str, Any]) -> None:
-        self._buffer(self._pending_controls, (run_id, url, _json(observations)))
+    def record_control(self, run_id: str, url: str, observation: UrlObservation) -> None:
+        self._buffer(self._pending_controls, (run_id, url, rows.control_text(observation)))
 
     def flush(self) -> None:
         with self._lock:
@@ -408,103 +356,29 @@ class SqliteStore(Store):
                 flusher.join()  # outside the lock, so that it can wake up and return
 
     # -- reading ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _run_from_row(row: tuple[Any, ...]) -> RunInfo:
-        run_id, started_at, province, status, finished_at, config_digest = row
-        return RunInfo(
-            run_id=run_id,
-            started_at=_dt_from_text(started_at),
-            province=province,
-            status=status,
-            finished_at=_dt_from_text(finished_at) if finished_at else None,
-            config_digest=config_digest,
-        )
-
     def list_runs(self, limit: int = 20) -> list[RunInfo]:
-        rows = self._read(
-            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (max(limit, 0),)
+        found = self._read(
+            f"SELECT {rows.RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (max(limit, 0),)
         )
-        return [self._run_from_row(r) for r in rows]
+        return [rows.run_from_row(r) for r in found]
 
     def get_run(self, run_id: str) -> RunInfo | None:
-        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
-        return self._run_from_row(rows[0]) if rows else None
+        found = self._read(f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return rows.run_from_row(found[0]) if found else None
 
     def latest_run_id(self) -> str | None:
-        rows = self._read("SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
-        return rows[0][0] if rows else None
+        found = self._read("SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
+        return found[0][0] if found else None
 
     def providers(self, run_id: str) -> list[ProviderHealth]:
-        rows = self._read(
-            "SELECT run_id, provider_id, provider_name, asn, measured, reason, checks_json "
-            "FROM providers WHERE run_id = ? ORDER BY ordinal",
+        found = self._read(
+            f"SELECT {rows.PROVIDER_COLUMNS} FROM providers WHERE run_id = ? ORDER BY ordinal",
             (run_id,),
         )
-        return [
-            ProviderHealth(
-                run_id=r[0],
-                provider_id=r[1],
-                provider_name=r[2],
-                asn=r[3],
-                measured=bool(r[4]),
-                reason=r[5],
-                checks=tuple(json.loads(r[6])),
-            )
-            for r in rows
-        ]
-
-    @staticmethod
-    def _measurement_from_row(r: tuple[Any, ...]) -> MeasurementRecord:
-        (
-            run_id,
-            provider_id,
-            _ordinal,
-            url,
-            list_name,
-            line,
-            category_code,
-            category_description,
-            date_added,
-            source,
-            notes,
-            host,
-            measured_at,
-            verdict,
-            method,
-            confidence,
-            rule,
-            evidence,
-            observations_json,
-        ) = r
-        entry = ListEntry(
-            url=url,
-            host=host,
-            list_name=list_name,
-            line=line,
-            category_code=category_code,
-            category_description=category_description,
-            date_added=dt.date.fromisoformat(date_added) if date_added else None,
-            source=source,
-            notes=notes,
-        )
-        judgement = Judgement(
-            verdict=Verdict(verdict),
-            rule=rule,
-            evidence=evidence,
-            method=Method(method) if method else None,
-            confidence=Confidence(confidence) if confidence else None,
-        )
-        return MeasurementRecord(
-            run_id=run_id,
-            provider_id=provider_id,
-            entry=entry,
-            judgement=judgement,
-            measured_at=_dt_from_text(measured_at),
-            observations=json.loads(observations_json),
-        )
+        return [rows.provider_from_row(r) for r in found]
 
     def iter_measurements(self, run_id: str, provider_id: str | None = None) -> Iterator[MeasurementRecord]:
-        columns = ", ".join(f"m.{c.strip()}" for c in _MEASUREMENT_COLUMNS.split(","))
+        columns = ", ".join(f"m.{c.strip()}" for c in rows.MEASUREMENT_COLUMNS.split(","))
         sql = (
             f"SELECT {columns} FROM measurements AS m LEFT JOIN providers AS p "
             "ON p.run_id = m.run_id AND p.provider_id = m.provider_id WHERE m.run_id = ?"
@@ -518,41 +392,41 @@ class SqliteStore(Store):
         return self._iter_rows(sql, params)
 
     def _iter_rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[MeasurementRecord]:
-        # A generator: rows are fetched in batches (streaming; a run can hold 100k measurements).
-        return self._iter_query(sql, params, self._measurement_from_row)
+        # A generator: found are fetched in batches (streaming; a run can hold 100k measurements).
+        return self._iter_query(sql, params, rows.measurement_from_row)
 
     def measured_urls(self, run_id: str, provider_id: str) -> set[str]:
-        rows = self._read(
+        found = self._read(
             "SELECT url FROM measurements WHERE run_id = ? AND provider_id = ?", (run_id, provider_id)
         )
-        return {r[0] for r in rows}
+        return {r[0] for r in found}
 
-    def get_control(self, run_id: str, url: str) -> dict[str, Any] | None:
-        rows = self._read(
+    def control_observation(self, run_id: str, url: str) -> UrlObservation | None:
+        found = self._read(
             "SELECT observations_json FROM controls WHERE run_id = ? AND url = ?", (run_id, url)
         )
-        return json.loads(rows[0][0]) if rows else None
+        return rows.control_from_text(found[0][0], run_id, url) if found else None
 
     # -- reading across runs ---------------------------------------------------------------------------
     def runs_before(self, run_id: str, limit: int) -> list[RunInfo]:
-        rows = self._read(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE (started_at, rowid) < "
+        found = self._read(
+            f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE (started_at, rowid) < "
             "(SELECT started_at, rowid FROM runs WHERE run_id = ?) "
             "ORDER BY started_at DESC, rowid DESC LIMIT ?",
             (run_id, max(limit, 0)),
         )
-        return [self._run_from_row(r) for r in rows]
+        return [rows.run_from_row(r) for r in found]
 
     def runs_since(self, since: dt.datetime) -> list[RunInfo]:
-        rows = self._read(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE started_at >= ? ORDER BY started_at, rowid",
-            (_dt_to_text(since),),
+        found = self._read(
+            f"SELECT {rows.RUN_COLUMNS} FROM runs WHERE started_at >= ? ORDER BY started_at, rowid",
+            (rows.dt_to_text(since),),
         )
-        return [self._run_from_row(r) for r in rows]
+        return [rows.run_from_row(r) for r in found]
 
     def verdict_counts(self, run_id: str, exclude_urls: frozenset[str] = frozenset()) -> list[VerdictCount]:
         excluded = sorted(exclude_urls)
-        rows = self._read(
+        found = self._read(
             "SELECT provider_id, list_name, category_code, MAX(category_description), date_added, verdict, "
             f"COUNT(*) FROM measurements WHERE run_id = ? AND url NOT IN ({', '.join('?' * len(excluded))}) "
             "GROUP BY provider_id, list_name, category_code, date_added, verdict "
@@ -561,7 +435,7 @@ class SqliteStore(Store):
         )
         return [
             VerdictCount(p, ln, cc, cd, dt.date.fromisoformat(da) if da else None, Verdict(v), n)
-            for p, ln, cc, cd, da, v, n in rows
+            for p, ln, cc, cd, da, v, n in found
         ]
 
     def first_blocked(self, run_id: str) -> Iterator[FirstBlocked]:
@@ -578,7 +452,7 @@ class SqliteStore(Store):
         )
         return self._iter_query(
             sql, (run_id, run_id), lambda r: FirstBlocked(
-                r[0], r[1], dt.date.fromisoformat(r[2]) if r[2] else None, r[3], _dt_from_text(r[4])
+                r[0], r[1], dt.date.fromisoformat(r[2]) if r[2] else None, r[3], rows.dt_from_text(r[4])
             ),
         )
 
