@@ -33,7 +33,8 @@ class AuditResult:
 
     @property
     def all_measured(self) -> bool:
-        return all(h.measured for h in self.health)
+        """Every provider measured, and no pair lost to a vantage that failed mid-run (else exit 3)."""
+        return all(h.measured for h in self.health) and not any(s.vantage_lost for s in self.scores)
 
 
 async def audit(

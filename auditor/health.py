@@ -1,23 +1,21 @@
 """Health: whether a vantage can be measured at all, before a run and again during it.
 
 Control must reach every canary, or no provider gets a verdict. A provider is measured when its vantage is
-up, one of its resolvers answers from there, and every canary is accessible through it. During the run,
-a verdict that rests on silence (a timeout) counts only after the provider's vantage passes a re-check
-(`HealthMonitor`): a resolver that died or an `ssh -D` that hangs mid-run must not turn every later URL
-into "blocked".
+up, one of its resolvers answers from there, and every canary is accessible through it. During the run the
+same provider check is the vantage's re-check (auditor.confirm): a resolver that died or an `ssh -D` that
+dies mid-run must not turn any URL into "blocked".
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from auditor.models import Confidence, Judgement, Verdict
+from auditor.models import Verdict
 from auditor.observations import UrlObservation
 from auditor.toolkit import Toolkit
 from auditor.urls import normalise_url
-from auditor.verdict import inconclusive, judge
+from auditor.verdict import judge
 from probes import base
 
 
@@ -132,59 +130,3 @@ def first_failure(obs: UrlObservation) -> str:
         if hop.http is not None and hop.http.failure:
             return f"HTTP {hop.http.failure}"
     return "no response"
-
-
-# --- during the run -----------------------------------------------------------------------------------
-
-# Verdicts that rest on silence: before one counts, the vantage must prove it still works.
-SILENCE_RULES = frozenset({"dns.timeout", "tcp.timeout", "tls.timeout", "http.timeout"})
-
-
-class HealthMonitor:
-    """Re-checks a provider's vantage on demand, at most once per `interval` seconds, one check at a time."""
-
-    def __init__(self, kit: Toolkit, provider_id: str, control: ControlHealth, probe_name: str,
-                 interval: float = 20.0) -> None:
-        self.kit, self.provider_id, self.control, self.probe_name = kit, provider_id, control, probe_name
-        self.interval = interval
-        self._last: tuple[float, ProviderHealthResult] | None = None
-        self._lock = asyncio.Lock()
-
-    async def recheck(self) -> ProviderHealthResult:
-        loop = asyncio.get_running_loop()
-        async with self._lock:
-            if self._last is not None and loop.time() - self._last[0] < self.interval:
-                return self._last[1]
-            result = await check_provider(self.kit, self.provider_id, self.control, self.probe_name)
-            self._last = (loop.time(), result)
-            return result
-
-
-def rests_on_silence(judgement: Judgement, obs: UrlObservation) -> bool:
-    """A blocked verdict that a dead vantage could also explain: a timeout rule, or a likely verdict whose
-    provider observation holds a timeout (e.g. a differing DNS answer whose address never answered)."""
-    if judgement.verdict is not Verdict.BLOCKED:
-        return False
-    if judgement.rule in SILENCE_RULES:
-        return True
-    if judgement.confidence is not Confidence.LIKELY:
-        return False
-    for hop in obs.hops:
-        steps = [*(e.failure for e in hop.endpoints), hop.http.failure if hop.http else None]
-        steps += [q.failure for q in hop.dns.queries] if hop.dns else []
-        if base.TIMEOUT in steps:
-            return True
-    return False
-
-
-async def confirm_silence(judgement: Judgement, monitor: HealthMonitor | None, obs: UrlObservation) -> Judgement:
-    """`judgement`, or inconclusive `vantage.unhealthy` when it rests on silence and the vantage fails its
-    re-check."""
-    if monitor is None or not rests_on_silence(judgement, obs):
-        return judgement
-    health = await monitor.recheck()
-    if health.measured:
-        return judgement
-    return inconclusive(
-        "vantage.unhealthy", f"{judgement.evidence}; but the vantage failed its re-check: {health.reason}"
-    )

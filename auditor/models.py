@@ -114,6 +114,10 @@ class MeasurementRecord:
     observation: UrlObservation | None = field(default=None, compare=False)
 
 
+# Inconclusive rules that mean the provider's vantage failed under the measurement: pairs lost that run.
+VANTAGE_LOST_RULES = frozenset({"vantage.down", "vantage.unhealthy"})
+
+
 @dataclass(frozen=True)
 class ProviderScore:
     """One row of the summary CSV."""
@@ -131,3 +135,6 @@ class ProviderScore:
     inconclusive: int
     in_grace: int
     compliance_pct: float | None  # None when nothing was measurable
+    # pairs whose verdict the vantage's failure mid-run took away (vantage.down / vantage.unhealthy): the
+    # provider was measured, but not fully; the run exits 3
+    vantage_lost: int = 0

@@ -23,7 +23,8 @@ from typing import Any
 
 from auditor.config import Config
 from auditor.errors import UsageError
-from auditor.health import HealthMonitor, check_control, check_provider, confirm_silence, resolver_probe_name
+from auditor.confirm import VantageMonitor, confirm_blocked
+from auditor.health import check_control, check_provider, resolver_probe_name
 from auditor.lists import ListSet
 from auditor.models import Judgement, ListEntry, MeasurementRecord, ProviderHealth, RunInfo
 from auditor.observations import UrlObservation
@@ -130,7 +131,7 @@ class RunScheduler:
         self.ordinal = {e.url: i for i, e in enumerate(entries)}  # CSV rows follow the lists' order
         self.probe_slots = asyncio.Semaphore(config.concurrency)
         self.health: dict[str, ProviderHealth] = {}
-        self.monitors: dict[str, HealthMonitor] = {}
+        self.monitors: dict[str, VantageMonitor] = {}
 
     async def run(self, stop: asyncio.Event | None = None, drain_seconds: float = 5.0) -> MeasuredRun:
         self.store.begin_run(self.run_info)
@@ -166,7 +167,7 @@ class RunScheduler:
             self.store.record_provider(health)
             self.observer.provider_checked(health)
         self.store.flush()
-        self.monitors = {pid: HealthMonitor(self.kit, pid, control, probe_name) for pid in self.healthy}
+        self.monitors = {pid: VantageMonitor(self.kit, pid, control, probe_name) for pid in self.healthy}
 
     async def measure_entry(self, entry: ListEntry) -> None:
         """One URL: at control once, then at every healthy provider beside it; the others get no verdict."""
@@ -193,12 +194,20 @@ class RunScheduler:
         return control
 
     async def measure_at(self, provider_id: str, entry: ListEntry, control: UrlObservation, content: bool) -> None:
+        monitor = self.monitors[provider_id]
         try:
+            if not await monitor.usable():  # the vantage died under an earlier URL and has not come back
+                self.record(provider_id, entry, monitor.down_judgement(), None)
+                return
             async with self.probe_slots:
                 obs = await self.kit.probes.measure_url(self.kit.providers[provider_id], entry.url, control, content=content)
+            failed_at = asyncio.get_running_loop().time()
             judgement = judge(obs, control, self.kit.dns_fingerprint(provider_id),
                               private_ok=self.config.allow_private_destinations)
-            judgement = await confirm_silence(judgement, self.monitors[provider_id], obs)
+            if obs.vantage_failure:
+                monitor.mark_down(obs.vantage_failure)
+            judgement = await confirm_blocked(judgement, obs, self.kit, monitor, failed_at, content=content,
+                                              control_slot=self.probe_slots)
         except Exception as exc:  # noqa: BLE001 - recorded as inconclusive, the run goes on
             self.record(provider_id, entry, internal_error(exc, provider_id), None)
             return

@@ -23,7 +23,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from auditor.models import ListEntry, MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
+from auditor.models import (
+    VANTAGE_LOST_RULES,
+    ListEntry,
+    MeasurementRecord,
+    ProviderHealth,
+    ProviderScore,
+    RunInfo,
+    Verdict,
+)
 
 
 def date_in_grace(date_added: dt.date | None, started_at: dt.datetime, grace_hours: float, timezone: str) -> bool:
@@ -122,10 +130,15 @@ class ComplianceTally:
         self._lists: dict[str, dict[str, _Counts]] = {p.provider_id: {} for p in providers}
         self._categories: dict[str, dict[str, _Counts]] = {p.provider_id: {} for p in providers}
         self._labels: dict[str, str] = {}  # category code -> first description seen
+        self._lost = {p.provider_id: 0 for p in providers}  # vantage failed under the measurement
 
     def add(self, rec: MeasurementRecord) -> bool:
         """Count one record; False when it is left out (another run or provider, or an excluded URL)."""
-        if rec.run_id != self.run.run_id or rec.entry.url in self.exclude_urls:
+        if rec.run_id != self.run.run_id:
+            return False
+        if rec.judgement.rule in VANTAGE_LOST_RULES and rec.provider_id in self._lost:
+            self._lost[rec.provider_id] += 1  # a must-allow pair lost is lost too
+        if rec.entry.url in self.exclude_urls:
             return False
         e = rec.entry
         return self.add_count(
@@ -175,6 +188,7 @@ class ComplianceTally:
                     inconclusive=c.inconclusive,
                     in_grace=c.in_grace,
                     compliance_pct=c.pct(p.measured),
+                    vantage_lost=self._lost[p.provider_id],
                 )
             )
         return out

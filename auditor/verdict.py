@@ -33,6 +33,39 @@ _DNS_RCODE_RULES = {
 }
 
 
+# Blocked rules that rest on what the far side said, not on the vantage's own transport: a DNS answer, a
+# certificate, a fingerprint, an HTTP response. Every other blocked rule rests on a close, reset, refusal,
+# timeout or proxy error, which a dying vantage produces too (auditor.confirm re-checks the vantage first).
+ANSWER_RULES = frozenset({
+    "dns.blockpage_address", "dns.blockpage_fingerprint", "dns.nxdomain", "dns.refused", "dns.servfail",
+    "dns.no_answer", "dns.error_rcode", "dns.bogon", "dns.inconsistent", "tls.untrusted_certificate",
+    "http.blockpage_fingerprint", "http.unknown_redirect", "http.differs",
+})
+
+
+def rests_on_transport(judgement: Judgement, provider: UrlObservation) -> bool:
+    """A blocked verdict that a vantage dying under the measurement could also explain: a rule that rests on
+    the transport, or a likely answer rule whose observation holds a transport failure (a differing DNS
+    answer whose address could not be reached)."""
+    if judgement.verdict is not Verdict.BLOCKED:
+        return False
+    if judgement.rule not in ANSWER_RULES:
+        return True
+    return judgement.confidence is Confidence.LIKELY and _transport_failed(provider)
+
+
+def _transport_failed(provider: UrlObservation) -> bool:
+    for hop in provider.hops:
+        for e in (*hop.endpoints, *((hop.tls_check,) if hop.tls_check else ())):
+            if e.failure and e.failure not in base.CERTIFICATE_FAILURES:
+                return True
+        if hop.http is not None and hop.http.failure:
+            return True
+        if hop.dns is not None and any(q.failure and q.failure not in _DNS_RCODE_RULES for q in hop.dns.queries):
+            return True
+    return False
+
+
 def blocked(method: Method, confidence: Confidence, rule: str, evidence: str) -> Judgement:
     return Judgement(Verdict.BLOCKED, rule, evidence, method, confidence)
 

@@ -46,7 +46,8 @@ def config(tmp_path: Path, **overrides: Any) -> Config:
 
 
 def observation(vantage_id: str, url: str, how: str = "page") -> UrlObservation:
-    """One hop: the page (accessible beside control's), NXDOMAIN (blocked) or a TCP timeout (silence)."""
+    """One hop: the page (accessible beside control's), NXDOMAIN (blocked), a TCP timeout (silence) or a
+    close (what every connection through a `ssh -D` that dies does)."""
     host = url.split("/")[2]
     resolver = f"{RESOLVERS.get(vantage_id, '127.0.0.1')}:53"
     if how == "nxdomain":
@@ -54,8 +55,9 @@ def observation(vantage_id: str, url: str, how: str = "page") -> UrlObservation:
         hop = HopObservation(url, "http", host, 80, DnsLookup(host, (q,), (), base.DNS_NXDOMAIN))
     else:
         q = base.DnsObservation(resolver, "A", "tcp", None, "NOERROR", (SITE,))
-        tcp = base.TcpObservation(SITE, 80, base.TIMEOUT if how == "timeout" else None)
-        http = None if how == "timeout" else base.HttpObservation(None, 200, "OK", title="Home", body_length=100,
+        failure = {"timeout": base.TIMEOUT, "closed": base.EOF}.get(how)
+        tcp = base.TcpObservation(SITE, 80, failure)
+        http = None if failure else base.HttpObservation(None, 200, "OK", title="Home", body_length=100,
                                                                    body_sha256="a" * 64)
         hop = HopObservation(url, "http", host, 80, DnsLookup(host, (q,), (SITE,), None),
                              (EndpointObservation(SITE, 80, tcp),), http, 1)
@@ -68,10 +70,13 @@ class FakeNetwork:
 
     nxdomain: set[tuple[str, str]] = field(default_factory=set)  # (vantage id, url)
     timeout: set[tuple[str, str]] = field(default_factory=set)
+    closed: set[tuple[str, str]] = field(default_factory=set)
     bug: set[tuple[str, str]] = field(default_factory=set)  # measuring raises, as a bug would
     hang: set[str] = field(default_factory=set)  # urls whose measurement never ends
     delay: dict[str, float] = field(default_factory=dict)  # url -> seconds
     silent_resolvers: set[str] = field(default_factory=set)  # resolver IPs that time out
+    dead: set[str] = field(default_factory=set)  # vantage ids whose tunnel died: connections close, DNS silent
+    flapping: set[str] = field(default_factory=set)  # urls that control reaches once, then not any more
     measured: list[tuple[str, str]] = field(default_factory=list)  # (vantage id, url), as called
     controls_given: list[tuple[str, str, UrlObservation | None]] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)  # urls, in the order their measurements ended
@@ -91,13 +96,18 @@ class FakeNetwork:
         if (v.id, url) in self.bug:
             raise KeyError("simulated bug")
         self.completed.append(url)
-        how = "nxdomain" if (v.id, url) in self.nxdomain else "timeout" if (v.id, url) in self.timeout else "page"
+        if v.id in self.dead:
+            return observation(v.id, url, "closed")
+        if v.id == "control" and url in self.flapping and self.at("control").count(url) > 1:
+            return observation(v.id, url, "timeout")
+        plan = {"nxdomain": self.nxdomain, "timeout": self.timeout, "closed": self.closed}
+        how = next((how for how, pairs in plan.items() if (v.id, url) in pairs), "page")
         return observation(v.id, url, how)
 
     async def query_resolver(
         self, ctx: base.ProbeContext, ip: str, port: int, name: str, qtype: str = "A", /
     ) -> base.DnsObservation:
-        if ip in self.silent_resolvers:
+        if ip in self.silent_resolvers or any(RESOLVERS.get(vid) == ip for vid in self.dead):
             return base.DnsObservation(f"{ip}:{port}", qtype, "tcp", base.TIMEOUT, error="timed out")
         return base.DnsObservation(f"{ip}:{port}", qtype, "tcp", None, "NOERROR", (SITE,))
 
