@@ -35,6 +35,8 @@ app = typer.Typer(
 )
 lists_app = typer.Typer(help="Reference lists.", no_args_is_help=True)
 app.add_typer(lists_app, name="lists")
+evidence_app = typer.Typer(help="Signed evidence records of a run, for a dispute.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
 
 ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="Config file (YAML).")]
 DEFAULT_CONFIG = Path("config.yaml")
@@ -318,6 +320,96 @@ def lists_validate(files: Annotated[list[Path], typer.Argument(help="List files 
     results = [read_list(f) for f in files]
     sys.stdout.write(format_validation_report(results) + "\n")
     return ExitStatus.LIST_ISSUES if any(r.issues for r in results) else ExitStatus.OK
+
+
+KeyOption = Annotated[Path | None, typer.Option("--key", help="The private signing key (PEM, from "
+                                                "`auditor evidence keygen`).")]
+
+
+def _configured_key(cfg: Config) -> Path:
+    """The signing key the config names, when no --key is given."""
+    # The config has no `evidence` section yet (issue 9): until it has, --key is required.
+    raise UsageError(f"no signing key: pass --key KEYFILE (the config {cfg.source} names none); "
+                     "`auditor evidence keygen -o KEYFILE` makes one")
+
+
+class EvidenceVerdict(str, enum.Enum):
+    blocked = "blocked"
+    accessible = "accessible"
+    all = "all"
+
+
+@evidence_app.command("keygen")
+@_boundary
+def evidence_keygen(
+    output: Annotated[Path, typer.Option("-o", "--output", help="The private key file to write (mode 0600); "
+                                         "the public key goes to FILE.pub.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+) -> int:
+    """Make the Ed25519 key pair that signs evidence: the private key stays here, the .pub goes to the ministry."""
+    from auditor.evidence import fingerprint, generate_key, public_key_path
+
+    key = generate_key(output, force=force)
+    sys.stdout.write(f"private key: {output} (mode 0600: keep it secret, on this host only)\n"
+                     f"public key:  {public_key_path(output)} (give this one to the ministry)\n"
+                     f"fingerprint: {fingerprint(key.public_key())}\n")
+    return ExitStatus.OK
+
+
+@evidence_app.command("pubkey")
+@_boundary
+def evidence_pubkey(config: ConfigOption = DEFAULT_CONFIG, key: KeyOption = None) -> int:
+    """Print the public key (PEM) and its fingerprint, to give the ministry."""
+    from auditor.evidence import fingerprint, load_private_key, public_pem
+
+    public = load_private_key(key if key is not None else _configured_key(load_config(config))).public_key()
+    # the fingerprint line first: PEM readers (openssl, cryptography) skip text before BEGIN
+    sys.stdout.write(f"fingerprint: {fingerprint(public)}\n{public_pem(public)}")
+    return ExitStatus.OK
+
+
+@evidence_app.command("export")
+@_boundary
+def evidence_export(
+    run_id: Annotated[str, typer.Option("--run", help="Run id, or 'latest'.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="New or empty directory for the records.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    provider: Annotated[list[str], typer.Option("--provider", help="Only this provider (repeatable).")] = [],  # noqa: B006
+    verdict: Annotated[EvidenceVerdict, typer.Option("--verdict", help="Only these verdicts.")] = EvidenceVerdict.all,
+    key: KeyOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in the directory.")] = False,
+) -> int:
+    """Write a run's judgements as signed evidence records: one JSON file per (provider, URL), a signed manifest."""
+    from auditor.evidence import export_evidence, load_private_key, resolve_run
+    from auditor.sensitive import redactor
+    from auditor.store import open_store
+
+    cfg = load_config(config)
+    signing_key = load_private_key(key if key is not None else _configured_key(cfg))
+    redact = redactor(cfg)  # before anything is written: a missing URL-hash key stops here
+    with open_store(cfg.store) as store:
+        run_info = resolve_run(store, run_id, cfg.store)
+        result = export_evidence(store, run_info, output, signing_key, provider_ids=provider,
+                                 verdict=verdict.value, redact=redact, force=force)
+    sys.stdout.write(f"{result.records} evidence records of run {result.run_id} in {result.directory}, "
+                     f"signed by {result.key_fingerprint}, chain head {result.chain_head}\n")
+    return ExitStatus.OK
+
+
+@evidence_app.command("verify")
+@_boundary
+def evidence_verify(
+    directory: Annotated[Path, typer.Argument(help="An evidence directory (from `evidence export`).")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="The auditor's public key (PEM).")],
+) -> int:
+    """Check an evidence directory: every file, the hash chain and the manifest's signature by this key."""
+    from auditor.evidence import load_public_key, verify_evidence
+
+    result = verify_evidence(directory, load_public_key(public_key))
+    for problem in result.problems:
+        sys.stdout.write(f"{problem}\n")
+    sys.stdout.write(result.summary() + "\n")
+    return ExitStatus.OK if result.ok else ExitStatus.EVIDENCE_INVALID
 
 
 @app.command()

@@ -27,6 +27,7 @@ class ExitStatus(IntEnum):
     LIST_ISSUES = 5  # `auditor lists validate`: some rows would be skipped
     LOCKED = 6  # another run holds the store's lock: this one did not start
     INTERRUPTED = 7  # stopped by SIGTERM/SIGINT: what completed is stored, the summary is marked partial
+    EVIDENCE_INVALID = 8  # `auditor evidence verify`: a file, the chain or the signature does not hold
 
 
 class AuditorError(Exception):

@@ -1,5 +1,6 @@
 """No response body is kept: a page whose body (not its title) holds a unique random marker is audited for
-real, and afterwards the marker is nowhere on disk (store, its -wal and -shm files, CSVs, logs, reports).
+real, and afterwards the marker is nowhere on disk (store, its -wal and -shm files, CSVs, logs, reports,
+evidence records).
 
 The same run must prove it read those bodies (their lengths and sha256 are stored, and found in the
 store's bytes), so these tests cannot pass by measuring nothing.
@@ -167,6 +168,11 @@ def test_nor_the_cli_logs_reports_and_the_analysts_view(world: HostileWorld, pag
         ["report", "-c", str(config), "--format", "json", "-o", str(reports / "report.json")],
         ["report", "-c", str(config), "--format", "csv", "--measurements", "-o", str(reports / "m.csv")],
         ["check", "isp", "-c", str(config), *pages.urls],
+        # evidence for a dispute: the raw observations of every pair, and still no body
+        ["evidence", "keygen", "-o", str(reports / "evidence.pem")],
+        ["evidence", "export", "-c", str(config), "--run", "latest", "--key", str(reports / "evidence.pem"),
+         "-o", str(reports / "evidence")],
+        ["evidence", "verify", str(reports / "evidence"), "--public-key", str(reports / "evidence.pem.pub")],
     ]
     printed = []
     for args in runs:
@@ -177,5 +183,9 @@ def test_nor_the_cli_logs_reports_and_the_analysts_view(world: HostileWorld, pag
     assert report and (reports / "run.log").stat().st_size > 0
     # the analyst's view shows the page's title and hash, never its text
     assert TITLE in printed[3] and hashlib.sha256(pages.body).hexdigest()[:12] in printed[3]
+    # the evidence holds the observations (the bodies' hashes), one record per URL
+    evidence = sorted((reports / "evidence").glob("0*.json"))
+    assert len(evidence) == len(pages.urls)
+    assert hashlib.sha256(pages.body).hexdigest().encode() in b"".join(e.read_bytes() for e in evidence)
     assert files_holding(world.workdir, marker_forms(pages.marker)) == []
     assert all(pages.marker not in out for out in printed)
