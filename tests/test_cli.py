@@ -102,7 +102,7 @@ def test_report_formats(lab_run, fmt: str, tmp_path: Path) -> None:
     elif fmt == "csv":
         assert text.startswith("run_id,started_at,province,provider_id")
         assert text.splitlines()[0].endswith(",sla_breaches,median_hours_to_block,newly_accessible,"
-                                             "must_block_failed,overblocked")
+                                             "must_block_failed,overblocked,vantage_lost")
     elif fmt == "html":
         assert text.startswith("<!DOCTYPE html>") and "viettel" in text.lower()
     else:

@@ -171,11 +171,11 @@ EXPECTED_MEASUREMENTS = (
 EXPECTED_SUMMARY = (
     "run_id,started_at,province,provider_id,provider_name,asn,measured,urls_total,blocked,accessible,"
     "inconclusive,compliance_pct,sla_breaches,median_hours_to_block,newly_accessible,must_block_failed,"
-    "overblocked\r\n"
+    "overblocked,vantage_lost\r\n"
     # without the run's analysis the five analysis columns are empty (unknown), never 0
-    "20261127T223000Z,2026-11-27T22:30:00Z,Gia Lai,vnpt,VNPT Gia Lai,45899,yes,8,7,1,0,87.5,,,,,\r\n"
-    "20261127T223000Z,2026-11-27T22:30:00Z,Gia Lai,viettel,Viettel – Chi nhánh Pleiku,7552,yes,4,2,1,1,66.6,,,,,\r\n"
-    "20261127T223000Z,2026-11-27T22:30:00Z,Gia Lai,fpt,FPT Telecom,,no,0,0,0,0,,,,,,\r\n"
+    "20261127T223000Z,2026-11-27T22:30:00Z,Gia Lai,vnpt,VNPT Gia Lai,45899,yes,8,7,1,0,87.5,,,,,,0\r\n"
+    "20261127T223000Z,2026-11-27T22:30:00Z,Gia Lai,viettel,Viettel – Chi nhánh Pleiku,7552,yes,4,2,1,1,66.6,,,,,,0\r\n"
+    "20261127T223000Z,2026-11-27T22:30:00Z,Gia Lai,fpt,FPT Telecom,,no,0,0,0,0,,,,,,,0\r\n"
 )
 
 
@@ -213,6 +213,7 @@ def test_headers_are_the_ministry_contract() -> None:
         "newly_accessible",
         "must_block_failed",
         "overblocked",
+        "vantage_lost",
     )
 
 
@@ -535,7 +536,7 @@ def test_summary_csv_neutralises_formulas_in_free_text_only() -> None:
     write_summary_csv(fh, [HOSTILE_SCORE])
     assert fh.getvalue() == (
         ",".join(SUMMARY_HEADER) + "\r\n"
-        "20261127T223000Z,2026-11-27T22:30:00Z,'@Gia Lai,'-vnpt,'-VNPT,45899,yes,4,1,1,2,50.0,,,,,\r\n"
+        "20261127T223000Z,2026-11-27T22:30:00Z,'@Gia Lai,'-vnpt,'-VNPT,45899,yes,4,1,1,2,50.0,,,,,,0\r\n"
     )
 
 

@@ -35,16 +35,20 @@ def analysed():  # type: ignore[no-untyped-def]
         store.close()
 
 
+EXTRAS = SUMMARY_HEADER[-6:-1]  # the five analysis columns (version 2); vantage_lost (version 3) follows
+
+
 def test_summary_csv_golden(analysed) -> None:  # type: ignore[no-untyped-def]
     _, a = analysed
     fh = io.StringIO(newline="")
     write_summary_csv(fh, a.scores, summary_extras(a))
     check_golden("summary.csv", fh.getvalue())
     rows = {r["provider_id"]: r for r in csv.DictReader(io.StringIO(fh.getvalue(), newline=""))}
-    assert [rows["fpt"][c] for c in SUMMARY_HEADER[-5:]] == ["3", "577.5", "1", "1", "0"]
-    assert [rows["vnpt"][c] for c in SUMMARY_HEADER[-5:]] == ["1", "349.5", "1", "0", "0"]
-    assert [rows["viettel"][c] for c in SUMMARY_HEADER[-5:]] == ["1", "121.5", "0", "0", "1"]
-    assert [rows["mobifone"][c] for c in SUMMARY_HEADER[-6:]] == [""] * 6  # not measured: unknown, not 0
+    assert [rows["fpt"][c] for c in EXTRAS] == ["3", "577.5", "1", "1", "0"]
+    assert [rows["vnpt"][c] for c in EXTRAS] == ["1", "349.5", "1", "0", "0"]
+    assert [rows["viettel"][c] for c in EXTRAS] == ["1", "121.5", "0", "0", "1"]
+    assert [rows["mobifone"][c] for c in SUMMARY_HEADER[-7:-1]] == [""] * 6  # not measured: unknown, not 0
+    assert {r["vantage_lost"] for r in rows.values()} == {"0"}  # no vantage failed under a measurement
     assert rows["vnpt"]["urls_total"] == "7"  # the must-allow portal is left out of the counts
 
 
@@ -60,7 +64,7 @@ def test_existing_columns_are_unchanged_by_the_analysis(analysed) -> None:  # ty
     with_extras, without = io.StringIO(newline=""), io.StringIO(newline="")
     write_summary_csv(with_extras, a.scores, summary_extras(a))
     write_summary_csv(without, a.scores)
-    cut = len(SUMMARY_HEADER) - 5
+    cut = len(SUMMARY_HEADER) - 6
     for r1, r2 in zip(csv.reader(io.StringIO(with_extras.getvalue())), csv.reader(io.StringIO(without.getvalue())),
                       strict=True):
         assert r1[:cut] == r2[:cut]
@@ -73,7 +77,7 @@ def test_vietnamese_headers_only_when_asked(analysed) -> None:  # type: ignore[n
     write_summary_csv(fh, a.scores, summary_extras(a), headers="vi")
     header = next(csv.reader(io.StringIO(fh.getvalue())))
     assert tuple(header) == SUMMARY_HEADER_VI
-    assert header[3] == "Mã nhà mạng" and header[11] == "Tỷ lệ tuân thủ (%)" and header[-1] == "Chặn nhầm"
+    assert header[3] == "Mã nhà mạng" and header[11] == "Tỷ lệ tuân thủ (%)" and header[-2] == "Chặn nhầm" and header[-1] == "Số cặp mất do điểm đo lỗi"
     fh = io.StringIO(newline="")
     write_measurements_csv(fh, a.run, store.providers(a.run.run_id), [], headers="vi")
     assert fh.getvalue() == ",".join(MEASUREMENTS_HEADER_VI) + "\r\n"
@@ -91,8 +95,8 @@ def test_run_csvs_carry_the_extras(analysed, tmp_path) -> None:  # type: ignore[
                                 lambda: store.iter_measurements(a.run.run_id), a.scores, extras=extras)
     with summary.open(encoding="utf-8", newline="") as fh:
         rows = {r["provider_id"]: r for r in csv.DictReader(fh)}
-    assert [rows["vnpt"][c] for c in SUMMARY_HEADER[-5:]] == ["2", "0.3", "3", "4", "5"]
-    assert [rows["fpt"][c] for c in SUMMARY_HEADER[-5:]] == [""] * 5  # no figures given for it
+    assert [rows["vnpt"][c] for c in EXTRAS] == ["2", "0.3", "3", "4", "5"]
+    assert [rows["fpt"][c] for c in EXTRAS] == [""] * 5  # no figures given for it
 
 
 @pytest.mark.parametrize(("hours", "text"), [(None, ""), (0.0, "0.0"), (73.25, "73.3"), (577.5, "577.5"),

@@ -63,6 +63,8 @@ SUMMARY_HEADER = (
     "newly_accessible",
     "must_block_failed",
     "overblocked",
+    # version 3 (issue 9): pairs lost to a vantage that failed mid-run
+    "vantage_lost",
 )
 
 # Vietnamese headers, only behind an explicit option (headers="vi"): the contract is the English names.
@@ -216,6 +218,7 @@ def write_summary_csv(
                 s.inconclusive,
                 format_compliance_pct(s.compliance_pct),
                 *_extras_cells(extras, s),
+                s.vantage_lost,
             )
         )
 

@@ -150,6 +150,7 @@ CSV_COLUMNS_VI: dict[str, str] = {
     "newly_accessible": "Mới truy cập được",
     "must_block_failed": "Lọt URL bắt buộc chặn",
     "overblocked": "Chặn nhầm",
+    "vantage_lost": "Số cặp mất do điểm đo lỗi",
 }
 
 
