@@ -96,6 +96,12 @@ class Lab:
         loop.close()
         self._loop = None
 
+    def kill_vantage(self, provider_id: str) -> None:
+        """Kill a provider's SOCKS middlebox mid-run, from any thread: its connections close at once and
+        its port refuses new ones (tests: a vantage that dies under the run)."""
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self.middleboxes[provider_id].kill(), self._loop).result(timeout=10)
+
     async def _close(self) -> None:
         for s in self._servers:
             await s.close()

@@ -316,6 +316,14 @@ class Middlebox(_Server):
     async def start(self) -> None:
         self.port = await self._listen(self._serve)
 
+    async def kill(self) -> None:
+        """The vantage dies as an `ssh -D` client does when killed: every connection through it closes at
+        once and its port refuses new ones."""
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.__dict__.get("_connections", ())):
+            task.cancel()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ver, nmethods = await reader.readexactly(2)
         await reader.readexactly(nmethods)
