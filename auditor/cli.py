@@ -11,20 +11,20 @@ import asyncio
 import contextlib
 import enum
 import functools
-import json
 import sys
 import tempfile
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from auditor.config import Config, load_config
 from auditor.errors import AuditorError, ExitStatus, UsageError
 from auditor.lists import ListSet, format_validation_report, read_list, read_lists
+from auditor.report.interface import ReportFormat
 
 app = typer.Typer(
     name="auditor",
@@ -40,13 +40,6 @@ app.add_typer(evidence_app, name="evidence")
 
 ConfigOption = Annotated[Path, typer.Option("-c", "--config", help="Config file (YAML).")]
 DEFAULT_CONFIG = Path("config.yaml")
-
-
-class ReportFormat(str, enum.Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-    html = "html"
 
 
 class Lang(str, enum.Enum):
@@ -218,54 +211,17 @@ def report(
     runs: Annotated[int, typer.Option("--trend-runs", help="Runs shown in trends.", min=2, max=365)] = 10,
 ) -> int:
     """Report a stored run: scores, trends, SLA breaches, regressions, must-block and must-allow findings."""
-    import io
+    from auditor.report.i18n import check_lang
+    from auditor.report.interface import ReportOptions, check_header_style
+    from auditor.report.stored import report_stored_run, write_report
 
-    from auditor.engine import analyse_run
-    from auditor.report.csvformat import summary_extras, write_measurements_csv, write_summary_csv
-    from auditor.report.html import render_html
-    from auditor.report.jsonformat import report_to_json
-    from auditor.report.table import render_analysis
-    from auditor.sensitive import hidden
-    from auditor.store import open_store
-
+    options = ReportOptions(lang=check_lang(lang.value), measurements=measurements,
+                            csv_headers=check_header_style(csv_headers.value))
+    if output is None:  # the terminal's width and colours (a pipe gets 150 columns, plain)
+        out = _out()
+        options = replace(options, width=out.width, terminal=out.is_terminal)
     cfg = load_config(config)
-    store = open_store(cfg.store)
-    try:
-        rid = store.latest_run_id() if run_id == "latest" else run_id
-        run_info = store.get_run(rid) if rid else None
-        if run_info is None:
-            raise UsageError(f"no run {run_id!r} in the store {cfg.store}" if rid else f"the store {cfg.store} holds no run yet")
-        providers = store.providers(run_info.run_id)
-        analysis = analyse_run(store, run_info.run_id, cfg, history_runs=runs)
-
-        def shown():  # type: ignore[no-untyped-def]
-            return hidden(store.iter_measurements(run_info.run_id), cfg)  # sensitive URLs hashed when asked
-
-        buf = io.StringIO()
-        if fmt is ReportFormat.table:
-            console = Console(file=buf, width=150) if output else _out()
-            console.print(render_analysis(analysis, lang.value))
-            for h in providers:
-                if not h.measured:
-                    console.print(f"[bold red]{h.provider_id}[/] not measured: {h.reason}", highlight=False)
-        elif fmt is ReportFormat.csv:
-            if measurements:
-                write_measurements_csv(buf, run_info, providers, shown(), headers=csv_headers.value)
-            else:
-                write_summary_csv(buf, analysis.scores, summary_extras(analysis), headers=csv_headers.value)
-        elif fmt is ReportFormat.json:
-            doc = report_to_json(analysis, providers, shown())
-            buf.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-        else:
-            buf.write(render_html(analysis, lang.value))
-    finally:
-        store.close()
-    text = buf.getvalue()
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8", newline="")
-    elif text:
-        sys.stdout.write(text)
+    write_report(report_stored_run(cfg, fmt, options, run_id=run_id, history_runs=runs), output)
     return ExitStatus.OK
 
 
@@ -426,7 +382,7 @@ def lab(
     from auditor.lab import Lab
     from auditor.lab.scenario import compare
     from auditor.logs import EventLog
-    from auditor.report.table import render_analysis, render_summary_table
+    from auditor.report.lab import lab_check_line, render_lab_mismatches, render_lab_summary
     from auditor.store import open_store
 
     outcomes = []
@@ -446,22 +402,10 @@ def lab(
     wrong = [o for o in outcomes if not o.ok]
     console = _out()
     if not quiet:
-        console.print(render_analysis(analysis) if analysis is not None else render_summary_table(result.scores, result.run))
-        for path in result.csv_paths:
-            console.print(f"wrote {path}", highlight=False)
-        if workdir:
-            console.print(f"lab config, CA and store kept in {workdir} (try: auditor report -c {province.config_path} "
-                          "--format html -o report.html)", highlight=False)
+        console.print(render_lab_summary(result, analysis, kept_in=workdir, config_path=province.config_path))
     if wrong:
-        table = Table(title="Lab cases judged otherwise than expected")
-        for col in ("provider", "case", "expected", "got", "evidence"):
-            table.add_column(col, overflow="fold")
-        for o in wrong:
-            e = o.expected
-            table.add_row(o.provider_id, o.site, f"{e.verdict} {e.method} {e.confidence} {e.rule}".strip(),
-                          f"{o.verdict} {o.method} {o.confidence} {o.rule}".strip(), o.evidence)
-        _err().print(table)
-    console.print(f"lab check: {len(outcomes) - len(wrong)}/{len(outcomes)} cases judged as expected", highlight=False)
+        _err().print(render_lab_mismatches(wrong))
+    console.print(lab_check_line(outcomes))
     return ExitStatus.LAB_MISMATCH if wrong else ExitStatus.OK
 
 

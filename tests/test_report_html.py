@@ -16,9 +16,10 @@ import pytest
 from rich.console import Console
 
 from auditor.analysis import analyse
+from auditor.report.formatting import fmt_pct
 from auditor.report.history import render_history
 from auditor.report.html import render_html
-from auditor.report.i18n import LABELS, LANGS, fmt_pct, t
+from auditor.report.i18n import LABELS, LANGS, t
 from auditor.report.table import render_analysis, render_summary_table, sparkline
 from tests import fixed_store as fx
 

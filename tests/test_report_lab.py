@@ -127,3 +127,25 @@ def test_every_format_shows_them(two_nights) -> None:  # type: ignore[no-untyped
 def test_lab_nights_are_validated() -> None:
     with pytest.raises(ValueError, match="nights"):
         Lab(Path("unused"), night=3)
+
+
+def test_lab_output_names_every_case_judged_otherwise() -> None:
+    from auditor.lab.scenario import CaseOutcome, Expected
+    from auditor.report.lab import lab_check_line, render_lab_mismatches
+
+    right = CaseOutcome("vnpt", "tcpreset-case.example", "http://tcpreset-case.example/",
+                        Expected("blocked", "tcp", "confirmed", "tcp.refused"), "blocked", "tcp", "confirmed",
+                        "tcp.refused", "TCP connection refused; control connected")
+    wrong = CaseOutcome("viettel", "nxdomain-case.example", "http://nxdomain-case.example/",
+                        Expected("blocked", "dns", "confirmed", "dns.nxdomain"), "accessible", "", "",
+                        "tls.valid_session", "title [b]x[/b]")
+    console = Console(file=io.StringIO(), width=200, color_system=None, record=True)
+    console.print(render_lab_mismatches([wrong]))
+    console.print(lab_check_line([right, wrong]))
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if "nxdomain-case.example" in line)
+    assert [c.strip() for c in row.split("│")[1:-1]] == [
+        "viettel", "nxdomain-case.example", "blocked dns confirmed dns.nxdomain", "accessible   tls.valid_session",
+        "title [b]x[/b]",  # evidence is text, not markup
+    ]
+    assert text.endswith("lab check: 1/2 cases judged as expected\n")

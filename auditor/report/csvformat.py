@@ -13,20 +13,19 @@ newline="")`, or `io.StringIO(newline="")`); `write_run_csvs` adds the atomic fi
 from __future__ import annotations
 
 import csv
-import datetime as dt
+import io
 import os
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import Any, TextIO
 
+from auditor.analysis import RunAnalysis
 from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
+from auditor.report.formatting import format_compliance_pct, format_hours, format_utc, iso_date
 from auditor.report.i18n import CSV_COLUMNS_VI
-
-if TYPE_CHECKING:
-    from auditor.analysis import RunAnalysis
+from auditor.report.interface import AnalysedRun, HeaderStyle, ReportFormatter, ReportOptions
 
 MEASUREMENTS_HEADER = (
     "run_id",
@@ -70,7 +69,6 @@ SUMMARY_HEADER = (
 # Vietnamese headers, only behind an explicit option (headers="vi"): the contract is the English names.
 MEASUREMENTS_HEADER_VI = tuple(CSV_COLUMNS_VI[c] for c in MEASUREMENTS_HEADER)
 SUMMARY_HEADER_VI = tuple(CSV_COLUMNS_VI[c] for c in SUMMARY_HEADER)
-HeaderStyle = Literal["contract", "vi"]
 
 
 @dataclass(frozen=True)
@@ -94,36 +92,12 @@ def summary_extras(analysis: RunAnalysis) -> dict[str, SummaryExtras]:
     }
 
 
-def format_hours(hours: float | None) -> str:
-    """One decimal, rounded half up (`73.25` -> `73.3`); empty when there is no value."""
-    if hours is None:
-        return ""
-    return str(Decimal(repr(hours)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
 def _extras_cells(extras: Mapping[str, SummaryExtras] | None, score: ProviderScore) -> tuple[object, ...]:
     x = extras.get(score.provider_id) if extras is not None else None
     if x is None or not score.measured:  # no analysis given, or nothing measured: unknown, not zero
         return ("", "", "", "", "")
     return (x.sla_breaches, format_hours(x.median_hours_to_block), x.newly_accessible, x.must_block_failed,
             x.overblocked)
-
-
-def format_utc(value: dt.datetime) -> str:
-    """`2026-11-27T22:31:05Z`: UTC, whole seconds (truncated), a literal Z."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: reports need aware datetimes")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def format_compliance_pct(pct: float | None) -> str:
-    """One decimal, TRUNCATED (not rounded): 99.96 -> "99.9", so "100.0" always means no violation at all.
-    Empty when there is no score."""
-    if pct is None:
-        return ""
-    # repr() is the shortest text that reads back as the same float, so an exact 57.3 is "57.3" here and
-    # is not truncated to 57.2 by way of 57.29999...
-    return str(Decimal(repr(pct)).quantize(Decimal("0.1"), rounding=ROUND_DOWN))
 
 
 def _one_line(text: str) -> str:
@@ -180,7 +154,7 @@ def write_measurements_csv(
                 neutralise(entry.list_name),
                 neutralise(entry.url),
                 neutralise(entry.category_code),
-                entry.date_added.isoformat() if entry.date_added else "",
+                iso_date(entry.date_added) or "",
                 judgement.verdict.value,
                 judgement.method.value if blocked and judgement.method else "",
                 judgement.confidence.value if blocked and judgement.confidence else "",
@@ -221,6 +195,21 @@ def write_summary_csv(
                 s.vantage_lost,
             )
         )
+
+
+class CsvFormat(ReportFormatter):
+    """`auditor report --format csv`: the summary, or with `measurements` the per-URL CSV, as sent to the
+    ministry (the summary with the analysis columns)."""
+
+    def format(self, run: AnalysedRun, options: ReportOptions) -> str:
+        fh = io.StringIO(newline="")
+        if options.measurements:
+            records = run.measurements()
+            write_measurements_csv(fh, run.run, run.providers, records, headers=options.csv_headers)
+        else:
+            a = run.analysis
+            write_summary_csv(fh, a.scores, summary_extras(a), headers=options.csv_headers)
+        return fh.getvalue()
 
 
 def measurements_filename(run_id: str, partial: bool = False) -> str:

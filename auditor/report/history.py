@@ -16,8 +16,9 @@ from rich.text import Text
 
 from auditor.analysis import TrendPoint, score_from_counts
 from auditor.models import RunInfo
-from auditor.report.i18n import check_lang, fmt_local, fmt_pct, t
-from auditor.report.table import NO_SCORE, sparkline
+from auditor.report.formatting import NO_VALUE, fmt_local, fmt_pct
+from auditor.report.i18n import check_lang, t
+from auditor.report.table import sparkline
 from auditor.store.interface import Store
 
 
@@ -80,7 +81,7 @@ def render_history(
         points = [pts[pid] for _, pts in runs if pid in pts]
         scored = [p.compliance_pct for p in points if p.compliance_pct is not None]
         latest = points[-1].compliance_pct
-        change = Text(NO_SCORE)
+        change = Text(NO_VALUE)
         if len(scored) >= 2 and latest is not None:
             delta = latest - scored[0]
             sign = "+" if delta > 0 else "−" if delta < 0 else "±"
@@ -89,8 +90,8 @@ def render_history(
             Text(f"{name} ({pid})"),
             Text(str(len(points))),
             Text(sparkline(points)),
-            Text(fmt_pct(min(scored), lang, empty=NO_SCORE) if scored else NO_SCORE),
-            Text(fmt_pct(latest, lang, empty=NO_SCORE), style="bold"),
+            Text(fmt_pct(min(scored), lang) if scored else NO_VALUE),
+            Text(fmt_pct(latest, lang), style="bold"),
             change,
         )
 
@@ -102,6 +103,6 @@ def render_history(
     for run, pts in runs:
         per_run.add_row(
             Text(fmt_local(run.started_at, timezone, lang)), Text(run.run_id),
-            *(Text(fmt_pct(pts[pid].compliance_pct, lang, empty=NO_SCORE) if pid in pts else "") for pid, _ in providers),
+            *(Text(fmt_pct(pts[pid].compliance_pct, lang) if pid in pts else "") for pid, _ in providers),
         )
     return Group(overview, per_run)

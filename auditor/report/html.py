@@ -17,20 +17,18 @@ import html
 from collections.abc import Iterable, Sequence
 
 from auditor.analysis import Finding, RunAnalysis
-from auditor.report.csvformat import format_utc
-from auditor.report.i18n import (
-    LABELS,
-    check_lang,
-    confidence_label,
+from auditor.report.formatting import (
     fmt_date,
     fmt_hours,
     fmt_local,
     fmt_pct,
     fmt_short_date,
     fmt_time,
-    method_label,
-    t,
+    format_asn,
+    format_utc,
 )
+from auditor.report.i18n import LABELS, check_lang, confidence_label, method_label, t
+from auditor.report.interface import AnalysedRun, ReportFormatter, ReportOptions
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22")
@@ -77,6 +75,13 @@ def _pct_class(pct: float | None) -> str:
     if pct is None:
         return ""
     return "good" if pct >= 95 else "fair" if pct >= 80 else "poor"
+
+
+class HtmlFormat(ReportFormatter):
+    """`auditor report --format html`: one self-contained page."""
+
+    def format(self, run: AnalysedRun, options: ReportOptions) -> str:
+        return render_html(run.analysis, options.lang)
 
 
 def render_html(analysis: RunAnalysis, lang: str = "en") -> str:
@@ -175,7 +180,7 @@ def _summary(a: RunAnalysis, lang: str) -> str:
         name = f"<td><b>{_e(p.provider_name)}</b> ({_e(p.provider_id)}){badge}</td>"
         cls = ' class="flagged"' if p.flagged else ""
         cells = [
-            "" if p.asn is None else f"AS{p.asn}",
+            format_asn(p.asn),
             t("yes", lang) if p.measured else t("no", lang),
             s.urls_total, s.blocked, s.accessible, s.inconclusive, s.in_grace,
         ]
@@ -241,13 +246,13 @@ def _trend(a: RunAnalysis, lang: str) -> str:
         segments: list[list[str]] = []
         dots = []
         for pt in p.trend:
-            i = index.get(pt.run_id)
-            if i is None or pt.compliance_pct is None:
+            at = index.get(pt.run_id)
+            if at is None or pt.compliance_pct is None:
                 if segment:
                     segments.append(segment)
                 segment = []
                 continue
-            px, py = x(i), y(pt.compliance_pct)
+            px, py = x(at), y(pt.compliance_pct)
             segment.append(f"{px:.1f},{py:.1f}")
             dots.append(
                 f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{color}"><title>'

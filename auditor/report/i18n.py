@@ -4,13 +4,11 @@ The department's staff read Vietnamese; the ministry's CSV keeps its English con
 the Vietnamese ones (`CSV_COLUMNS_VI`) only behind an explicit option. Verdict, method and confidence
 values stay as stored in machine formats; here they get display labels.
 
-Numbers follow each language's convention: Vietnamese writes a decimal comma (`87,5`) and dates as
-dd/mm/yyyy.
+Numbers and dates in each language's convention are auditor.report.formatting's `fmt_*`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 Lang = Literal["en", "vi"]
@@ -155,64 +153,16 @@ CSV_COLUMNS_VI: dict[str, str] = {
 
 
 def check_lang(lang: str) -> Lang:
-    if lang not in LANGS:
-        raise ValueError(f"unknown language {lang!r}: one of {', '.join(LANGS)}")
-    return lang  # type: ignore[return-value]
+    for known in LANGS:
+        if lang == known:
+            return known
+    raise ValueError(f"unknown language {lang!r}: one of {', '.join(LANGS)}")
 
 
 def t(key: str, lang: str = "en", **fmt: object) -> str:
     """The label `key` in `lang`, formatted with `fmt`."""
     text = LABELS[key][LANGS.index(check_lang(lang))]
     return text.format(**fmt) if fmt else text
-
-
-def fmt_pct(pct: float | None, lang: str = "en", empty: str = "—") -> str:
-    """A compliance % as the CSV writes it (one decimal, truncated), with the language's decimal mark."""
-    from auditor.report.csvformat import format_compliance_pct  # here: csvformat imports this module
-
-    text = format_compliance_pct(pct)
-    if not text:
-        return empty
-    return text.replace(".", ",") if lang == "vi" else text
-
-
-def fmt_hours(hours: float | None, lang: str = "en", empty: str = "—") -> str:
-    """Hours with one decimal (rounded half-even is fine here: these are durations, not a contract)."""
-    if hours is None:
-        return empty
-    text = f"{hours:.1f}"
-    return text.replace(".", ",") if lang == "vi" else text
-
-
-def fmt_date(day: dt.date | None, lang: str = "en", empty: str = "") -> str:
-    if day is None:
-        return empty
-    return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
-
-
-def fmt_local(when: dt.datetime, timezone: str, lang: str = "en") -> str:
-    """A run's time as the department reads it: local time in the configured zone."""
-    from zoneinfo import ZoneInfo
-
-    local = when.astimezone(ZoneInfo(timezone))
-    if lang == "vi":
-        return local.strftime("%H:%M %d/%m/%Y")
-    return local.strftime("%Y-%m-%d %H:%M")
-
-
-def fmt_time(when: dt.datetime, timezone: str, seconds: bool = False) -> str:
-    """Local `HH:MM` (or `HH:MM:SS`), the same in both languages."""
-    from zoneinfo import ZoneInfo
-
-    return when.astimezone(ZoneInfo(timezone)).strftime("%H:%M:%S" if seconds else "%H:%M")
-
-
-def fmt_short_date(when: dt.datetime, timezone: str, lang: str = "en") -> str:
-    """A run's local date for an axis label: `11-28` / `28/11`."""
-    from zoneinfo import ZoneInfo
-
-    local = when.astimezone(ZoneInfo(timezone))
-    return local.strftime("%d/%m") if lang == "vi" else local.strftime("%m-%d")
 
 
 def verdict_label(verdict: str, lang: str = "en") -> str:

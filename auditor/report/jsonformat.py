@@ -12,16 +12,26 @@ The schema is documented in docs/report-json-schema.md, and docs/report.schema.j
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from auditor import codec
 from auditor.analysis import Finding, GroupScore, RunAnalysis
 from auditor.models import MeasurementRecord, ProviderHealth, ProviderScore, RunInfo
-from auditor.report.csvformat import format_utc
+from auditor.report.formatting import format_utc, format_utc_or_none, iso_date
+from auditor.report.interface import AnalysedRun, ReportFormatter, ReportOptions
 
 SCHEMA_V1 = "auditor.report/1"
 SCHEMA = SCHEMA_V2 = "auditor.report/2"
+
+
+class JsonFormat(ReportFormatter):
+    """`auditor report --format json`: the version 2 document, indented, non-ASCII as itself."""
+
+    def format(self, run: AnalysedRun, options: ReportOptions) -> str:
+        doc = report_to_json(run.analysis, run.providers, run.measurements())
+        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
 def run_to_json(
@@ -41,7 +51,7 @@ def run_to_json(
             "province": run.province,
             "status": run.status,
             "started_at": format_utc(run.started_at),
-            "finished_at": format_utc(run.finished_at) if run.finished_at else None,
+            "finished_at": format_utc_or_none(run.finished_at),
             "config_digest": run.config_digest,
         },
         "providers": [
@@ -89,10 +99,6 @@ def report_to_json(
                        include_observations=include_observations, analysis=analysis)
 
 
-def _utc(value: Any) -> str | None:
-    return format_utc(value) if value is not None else None
-
-
 def _group(g: GroupScore) -> dict[str, Any]:
     return {
         "key": g.key,
@@ -113,7 +119,7 @@ def _finding(f: Finding, **extra: Any) -> dict[str, Any]:
         "list": f.list_name,
         "category_code": f.category_code,
         "category_description": f.category_description,
-        "date_added": f.date_added.isoformat() if f.date_added else None,
+        "date_added": iso_date(f.date_added),
         "verdict": f.verdict.value,
         "method": f.method.value if f.method else None,
         "confidence": f.confidence.value if f.confidence else None,
@@ -172,7 +178,7 @@ def analysis_to_json(a: RunAnalysis) -> dict[str, Any]:
             {
                 "provider_id": t.provider_id,
                 "url": t.url,
-                "date_added": t.date_added.isoformat() if t.date_added else None,
+                "date_added": iso_date(t.date_added),
                 "run_id": t.run_id,
                 "blocked_at": format_utc(t.blocked_at),
                 "hours": t.hours,
@@ -180,11 +186,13 @@ def analysis_to_json(a: RunAnalysis) -> dict[str, Any]:
             for t in a.time_to_block
         ],
         "newly_accessible": [
-            _finding(n.finding, previous_run_id=n.previous_run_id, previous_started_at=_utc(n.previous_started_at))
+            _finding(n.finding, previous_run_id=n.previous_run_id,
+                     previous_started_at=format_utc_or_none(n.previous_started_at))
             for n in a.newly_accessible
         ],
         "persistent_violations": [
-            _finding(v.finding, runs_in_a_row=v.runs_in_a_row, since_run_id=v.since_run_id, since=_utc(v.since))
+            _finding(v.finding, runs_in_a_row=v.runs_in_a_row, since_run_id=v.since_run_id,
+                     since=format_utc_or_none(v.since))
             for v in a.persistent_violations
         ],
         "must_block_failed": [_finding(f) for f in a.must_block_failed],
@@ -199,7 +207,7 @@ def _measurement(rec: MeasurementRecord, include_observations: bool) -> dict[str
         "url": e.url,
         "list": e.list_name,
         "category_code": e.category_code,
-        "date_added": e.date_added.isoformat() if e.date_added else None,
+        "date_added": iso_date(e.date_added),
         "verdict": j.verdict.value,
         "method": j.method.value if j.method else None,
         "confidence": j.confidence.value if j.confidence else None,

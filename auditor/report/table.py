@@ -7,19 +7,35 @@ the table or raise a MarkupError. `lang="vi"` gives Vietnamese labels (auditor.r
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Sequence
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from auditor.analysis import RunAnalysis, TrendPoint
 from auditor.models import ListEntry, MeasurementRecord, ProviderHealth, ProviderScore, RunInfo, Verdict
-from auditor.report.csvformat import format_utc
-from auditor.report.i18n import check_lang, fmt_hours, fmt_local, fmt_pct, t
+from auditor.report.formatting import fmt_hours, fmt_local, fmt_pct, format_asn, format_utc
+from auditor.report.i18n import check_lang, t
+from auditor.report.interface import AnalysedRun, ReportFormatter, ReportOptions
 
-NO_SCORE = "—"
 SPARK = "▁▂▃▄▅▆▇█"
+
+
+class TableFormat(ReportFormatter):
+    """`auditor report --format table`: the terminal's view of the run (render_analysis), then a line for
+    each provider that could not be measured. For a terminal, the text carries its colours and styles."""
+
+    def format(self, run: AnalysedRun, options: ReportOptions) -> str:
+        buf = io.StringIO()
+        # force_terminal=None for a file: rich decides as it would for any file (plain, unless FORCE_COLOR)
+        console = Console(file=buf, width=options.width, force_terminal=True if options.terminal else None)
+        console.print(render_analysis(run.analysis, options.lang))
+        for h in run.providers:
+            if not h.measured:  # Text, not markup: the reason may quote the network
+                console.print(Text.assemble((h.provider_id, "bold red"), f" not measured: {h.reason}"))
+        return buf.getvalue()
 
 
 def sparkline(points: Sequence[TrendPoint]) -> str:
@@ -46,10 +62,10 @@ def render_summary_table(scores: Sequence[ProviderScore], run: RunInfo, lang: st
     for key in ("urls", "blocked", "accessible", "inconclusive", "in_grace", "compliance_pct"):
         table.add_column(t(key, lang), justify="right")
     for s in scores:
-        pct = fmt_pct(s.compliance_pct, lang, empty=NO_SCORE)
+        pct = fmt_pct(s.compliance_pct, lang)
         table.add_row(
             Text(f"{s.provider_name} ({s.provider_id})"),
-            Text("" if s.asn is None else f"AS{s.asn}"),
+            Text(format_asn(s.asn)),
             Text(t("yes", lang)) if s.measured else Text(t("no", lang), style="bold red"),
             Text(str(s.urls_total)),
             Text(str(s.blocked)),
@@ -126,11 +142,11 @@ def render_analysis_tables(analysis: RunAnalysis, lang: str = "en", limit: int =
             name.append(f" {t('flagged', lang)}", style="bold white on red")
         per.add_row(
             name,
-            Text(fmt_pct(p.score.compliance_pct, lang, empty=NO_SCORE), style="bold"),
+            Text(fmt_pct(p.score.compliance_pct, lang), style="bold"),
             Text(sparkline(p.trend)),
             Text(str(p.violations), style="red" if p.violations else ""),
             Text(str(p.sla_breaches), style="red" if p.sla_breaches else ""),
-            Text(fmt_hours(p.median_hours_to_block, lang, empty=NO_SCORE)),
+            Text(fmt_hours(p.median_hours_to_block, lang)),
             Text(str(p.newly_accessible), style="bold red" if p.newly_accessible else ""),
             Text(str(p.persistent_violations), style="red" if p.persistent_violations else ""),
             Text(str(p.must_block_failed), style="bold red" if p.must_block_failed else ""),
