@@ -318,6 +318,8 @@ def _connect_failure_judgement(e: EndpointObservation, c_ok: EndpointObservation
         f = e.tcp.failure or ""
         if f in (base.Failure.NOT_DIALED, base.Failure.VANTAGE_UNAVAILABLE):
             return inconclusive("vantage.down", f"{where}{e.tcp.error}")
+        if _unclassified(f):
+            return _unknown_failure(f"{where}connect to {e.ip}:{e.port}", f, e.tcp.error, "control connected")
         rule, conf, said = _TCP_RULES.get(f, ("tcp.failed", Confidence.LIKELY, f))
         return blocked(
             Method.TCP,
@@ -339,6 +341,9 @@ def _connect_failure_judgement(e: EndpointObservation, c_ok: EndpointObservation
             f"{e.tls.error[:80]}) {issuer}: interception; control got a valid certificate issued by "
             f"{_issuer(c_ok)}",
         )
+    if _unclassified(f):
+        return _unknown_failure(f"{where}TLS with {e.ip} (SNI {host})", f, e.tls.error,
+                                "control completed the handshake")
     rule, conf, said = _TLS_RULES.get(f, ("tls.failed", Confidence.LIKELY, f))
     return blocked(
         Method.TLS,
@@ -357,10 +362,30 @@ _HTTP_RULES: dict[str, tuple[str, Confidence, str]] = {
 
 
 def _http_failure_judgement(ph: HttpObservation | None, p: HopObservation, where: str) -> Judgement:
+    if ph is not None and _unclassified(ph.failure or ""):
+        return _unknown_failure(f"{where}HTTP for {p.url}", ph.failure or "", ph.error, "control got a response")
     f = ph.failure if ph else "no response"
     rule, conf, said = _HTTP_RULES.get(f or "", ("http.failed", Confidence.LIKELY, f or "failed"))
     tries = f" ({p.http_attempts} attempts)" if p.http_attempts > 1 else ""
     return blocked(Method.HTTP, conf, rule, f"{where}{said} for {p.url}{tries}; control got a response")
+
+
+# Every failure the probes name, but `unknown_failure`: a name outside this set (`unknown_failure`, or what
+# versions before the taxonomy stored for it: `errno_13`, `socks_reply_1`) says nothing about what failed.
+_CLASSIFIED = frozenset(base.Failure) - {base.Failure.UNKNOWN}
+
+
+def _unclassified(failure: str) -> bool:
+    return failure not in _CLASSIFIED
+
+
+def _unknown_failure(what: str, failure: str, error: str, control: str) -> Judgement:
+    """A step that failed at the provider in a way the probe does not classify (a local error of the vantage's
+    machine is as likely as the network): never "blocked", whatever control saw."""
+    return inconclusive(
+        "measure.unknown_failure",
+        f"{what} failed with an unclassified error ({failure}: {error[:80]}); {control}: not judged",
+    )
 
 
 def _control_unreachable(c: HopObservation, where: str, p: HopObservation) -> Judgement:

@@ -174,6 +174,29 @@ def test_http_reset_after_request() -> None:
     assert (j.method, j.confidence, j.rule) == (Method.HTTP, Confidence.CONFIRMED, "http.reset")
 
 
+def test_an_unclassified_failure_is_never_blocked() -> None:
+    # unknown_failure, and what versions before it stored (an errno, a SOCKS reply code), at each step where
+    # control succeeded: the vantage's own machine may be at fault, so no verdict either way
+    for failure in (base.Failure.UNKNOWN, "errno_13", "socks_reply_1"):
+        error = "[Errno 13] Permission denied"
+        tls = TlsObservation("site.example", failure, error=error)
+        for p, c in (
+            (obs(hop(endpoints=(EndpointObservation(SITE, 80, TcpObservation(SITE, 80, failure, error=error)),))),
+             CONTROL),
+            (obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=tls),))), CONTROL_TLS),
+            (obs(hop(http=HttpObservation(failure, error=error, interrupted_after_request=True))), CONTROL),
+        ):
+            j = judge(p, c)
+            assert (j.verdict, j.rule) == (Verdict.INCONCLUSIVE, "measure.unknown_failure"), j
+            assert failure in j.evidence and "Permission denied" in j.evidence
+
+
+def test_a_named_failure_without_a_rule_of_its_own_stays_likely() -> None:
+    tls = TlsObservation("site.example", base.Failure.HOST_UNREACHABLE)  # an ICMP error mid-handshake
+    j = judge(obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=tls),))), CONTROL_TLS)
+    assert (j.verdict, j.method, j.confidence, j.rule) == (Verdict.BLOCKED, Method.TLS, Confidence.LIKELY, "tls.failed")
+
+
 def test_block_page_with_status_200_and_similar_size_does_not_slip_through() -> None:
     p = obs(hop(http=page(title="Trang web bị chặn", length=4900, sha="c" * 64)))
     j = judge(p, CONTROL)
