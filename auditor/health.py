@@ -82,7 +82,7 @@ async def check_provider(kit: Toolkit, provider_id: str, control: ControlHealth,
     alive: list[tuple[str, int]] = []
     for ip, port in v.resolvers:
         answer = await kit.probes.query_resolver(v.probe, ip, port, probe_name, "A")
-        if answer.failure == base.VANTAGE_UNAVAILABLE:
+        if answer.failure == base.Failure.VANTAGE_UNAVAILABLE:
             down = HealthCheck(f"vantage {v.label}", False, f"DOWN ({answer.error})")
             return ProviderHealthResult(False, f"vantage unreachable: {answer.error}", (down,))
         if answer.rcode and answer.rcode != "REFUSED":

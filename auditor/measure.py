@@ -106,9 +106,9 @@ async def measure_url(
             depth = await _measure_hop(v, normalise_url(url), None, forced=tuple(control.hops[0].dns.addresses),
                                        content=content)
     vantage_failure = next(
-        (e.tcp.error for h in hops for e in h.endpoints if e.tcp.failure == base.VANTAGE_UNAVAILABLE), ""
+        (e.tcp.error for h in hops for e in h.endpoints if e.tcp.failure == base.Failure.VANTAGE_UNAVAILABLE), ""
     ) or next(
-        (q.error for h in hops if h.dns for q in h.dns.queries if q.failure == base.VANTAGE_UNAVAILABLE), ""
+        (q.error for h in hops if h.dns for q in h.dns.queries if q.failure == base.Failure.VANTAGE_UNAVAILABLE), ""
     )
     return UrlObservation(
         url=url,
@@ -162,7 +162,7 @@ async def _measure_hop(
     for ip in dialable[:MAX_ADDRESSES_TRIED]:
         endpoint, result, attempts = await _fetch(v, ip, target, content)
         endpoints.append(endpoint)
-        if result is not None or endpoint.tcp.failure == base.VANTAGE_UNAVAILABLE:
+        if result is not None or endpoint.tcp.failure == base.Failure.VANTAGE_UNAVAILABLE:
             break
     withheld = not content and target.scheme == "https"
     hop = replace(hop, endpoints=tuple(endpoints), http=result, http_attempts=attempts, content_withheld=withheld)
@@ -195,7 +195,7 @@ async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[End
         async with v.limits.destination(ip):
             endpoint, stream = await connect_endpoint(v, ip, target.port, target.host, tls_required=https)
             if stream is None:
-                if endpoint.failure != base.TIMEOUT:
+                if endpoint.failure != base.Failure.GENERIC_TIMEOUT:
                     break
                 continue
             if https and not read_body:
@@ -203,7 +203,7 @@ async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[End
                 break
             result = await http.get(v.probe, stream[0], stream[1], host_header, target.path_query, v.matcher,
                                     read_body=read_body)
-        if result.failure != base.TIMEOUT:
+        if result.failure != base.Failure.GENERIC_TIMEOUT:
             break
     assert endpoint is not None
     endpoint = EndpointObservation(endpoint.ip, endpoint.port, endpoint.tcp, endpoint.tls, attempts)
@@ -255,8 +255,9 @@ def _evict(cache: dict[str, asyncio.Future[DnsLookup]]) -> None:
 
 
 _NO_REPLY = frozenset(
-    {base.TIMEOUT, base.CONNECTION_REFUSED, base.CONNECTION_RESET, base.EOF, base.VANTAGE_UNAVAILABLE,
-     base.NETWORK_UNREACHABLE, base.HOST_UNREACHABLE, base.DNS_BAD_REPLY, base.NOT_DIALED}
+    {base.Failure.GENERIC_TIMEOUT, base.Failure.CONNECTION_REFUSED, base.Failure.CONNECTION_RESET, base.Failure.EOF,
+     base.Failure.VANTAGE_UNAVAILABLE, base.Failure.NETWORK_UNREACHABLE, base.Failure.HOST_UNREACHABLE,
+     base.Failure.DNS_BAD_REPLY, base.Failure.NOT_DIALED}
 )
 
 
@@ -277,7 +278,7 @@ async def _resolve(v: Vantage, name: str) -> DnsLookup:
             )
             queries += [a, aaaa]
             if a.failure in _NO_REPLY and not aaaa.addresses:
-                timed_out = timed_out or a.failure == base.TIMEOUT
+                timed_out = timed_out or a.failure == base.Failure.GENERIC_TIMEOUT
                 continue  # this resolver did not answer: ask the next
             addresses = a.addresses + tuple(x for x in aaaa.addresses if x not in a.addresses)
             failure = None if addresses else (a.failure if a.failure not in _NO_REPLY else aaaa.failure)
@@ -285,4 +286,4 @@ async def _resolve(v: Vantage, name: str) -> DnsLookup:
         if not timed_out:
             break  # refused or unreachable: a retry would say the same
     last = queries[-2] if len(queries) >= 2 else None
-    return DnsLookup(name, tuple(queries), (), last.failure if last else base.TIMEOUT, attempts)
+    return DnsLookup(name, tuple(queries), (), last.failure if last else base.Failure.GENERIC_TIMEOUT, attempts)

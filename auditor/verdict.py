@@ -24,12 +24,12 @@ from probes.base import HttpObservation
 
 DnsFingerprintLookup = Callable[[str], str | None]  # address -> fingerprint id
 
-_DNS_RCODE_RULES = {
-    base.DNS_NXDOMAIN: ("dns.nxdomain", "NXDOMAIN"),
-    base.DNS_REFUSED: ("dns.refused", "REFUSED"),
-    base.DNS_SERVFAIL: ("dns.servfail", "SERVFAIL"),
-    base.DNS_NO_ANSWER: ("dns.no_answer", "no address"),
-    base.DNS_OTHER_RCODE: ("dns.error_rcode", "an error rcode"),
+_DNS_RCODE_RULES: dict[str, tuple[str, str]] = {
+    base.Failure.DNS_NXDOMAIN: ("dns.nxdomain", "NXDOMAIN"),
+    base.Failure.DNS_REFUSED: ("dns.refused", "REFUSED"),
+    base.Failure.DNS_SERVFAIL: ("dns.servfail", "SERVFAIL"),
+    base.Failure.DNS_NO_ANSWER: ("dns.no_answer", "no address"),
+    base.Failure.DNS_OTHER_RCODE: ("dns.error_rcode", "an error rcode"),
 }
 
 
@@ -274,7 +274,7 @@ def _alone(hop: HopObservation, i: int) -> Judgement:
 
 def _dns_failure_judgement(p: HopObservation, c: HopObservation, where: str) -> Judgement:
     assert p.dns is not None and c.dns is not None
-    failure = p.dns.failure or base.DNS_NO_ANSWER
+    failure = p.dns.failure or base.Failure.DNS_NO_ANSWER
     control = f"control resolved {_addrs(c.dns.addresses)}"
     if failure in _DNS_RCODE_RULES:
         rule, said = _DNS_RCODE_RULES[failure]
@@ -284,7 +284,7 @@ def _dns_failure_judgement(p: HopObservation, c: HopObservation, where: str) -> 
             rule,
             f"{where}resolver {p.dns.answering_resolver} answered {said} for {p.host}; {control}",
         )
-    if failure == base.TIMEOUT:
+    if failure == base.Failure.GENERIC_TIMEOUT:
         return blocked(
             Method.DNS,
             Confidence.LIKELY,
@@ -295,20 +295,20 @@ def _dns_failure_judgement(p: HopObservation, c: HopObservation, where: str) -> 
     return inconclusive("vantage.resolver_failed", f"{where}provider's resolvers failed for {p.host}: {failure}")
 
 
-_TCP_RULES = {
-    base.CONNECTION_REFUSED: ("tcp.refused", Confidence.CONFIRMED, "refused"),
-    base.CONNECTION_RESET: ("tcp.reset", Confidence.CONFIRMED, "reset"),
-    base.TIMEOUT: ("tcp.timeout", Confidence.LIKELY, "timed out"),
-    base.EOF: ("tcp.closed", Confidence.LIKELY, "closed by the vantage's proxy"),
-    base.HOST_UNREACHABLE: ("tcp.unreachable", Confidence.LIKELY, "host unreachable"),
-    base.NETWORK_UNREACHABLE: ("tcp.unreachable", Confidence.LIKELY, "network unreachable"),
-    base.PROXY_REFUSED: ("tcp.proxy_refused", Confidence.LIKELY, "refused by the proxy's rules"),
+_TCP_RULES: dict[str, tuple[str, Confidence, str]] = {
+    base.Failure.CONNECTION_REFUSED: ("tcp.refused", Confidence.CONFIRMED, "refused"),
+    base.Failure.CONNECTION_RESET: ("tcp.reset", Confidence.CONFIRMED, "reset"),
+    base.Failure.GENERIC_TIMEOUT: ("tcp.timeout", Confidence.LIKELY, "timed out"),
+    base.Failure.EOF: ("tcp.closed", Confidence.LIKELY, "closed by the vantage's proxy"),
+    base.Failure.HOST_UNREACHABLE: ("tcp.unreachable", Confidence.LIKELY, "host unreachable"),
+    base.Failure.NETWORK_UNREACHABLE: ("tcp.unreachable", Confidence.LIKELY, "network unreachable"),
+    base.Failure.PROXY_REFUSED: ("tcp.proxy_refused", Confidence.LIKELY, "refused by the proxy's rules"),
 }
-_TLS_RULES = {
-    base.CONNECTION_RESET: ("tls.reset", Confidence.CONFIRMED, "reset during the TLS handshake"),
-    base.EOF: ("tls.closed", Confidence.LIKELY, "closed during the TLS handshake"),
-    base.TIMEOUT: ("tls.timeout", Confidence.LIKELY, "TLS handshake timed out"),
-    base.SSL_FAILED_HANDSHAKE: ("tls.handshake_failed", Confidence.LIKELY, "TLS handshake failed"),
+_TLS_RULES: dict[str, tuple[str, Confidence, str]] = {
+    base.Failure.CONNECTION_RESET: ("tls.reset", Confidence.CONFIRMED, "reset during the TLS handshake"),
+    base.Failure.EOF: ("tls.closed", Confidence.LIKELY, "closed during the TLS handshake"),
+    base.Failure.GENERIC_TIMEOUT: ("tls.timeout", Confidence.LIKELY, "TLS handshake timed out"),
+    base.Failure.SSL_FAILED_HANDSHAKE: ("tls.handshake_failed", Confidence.LIKELY, "TLS handshake failed"),
 }
 
 
@@ -316,8 +316,10 @@ def _connect_failure_judgement(e: EndpointObservation, c_ok: EndpointObservation
     tries = f" ({e.attempts} attempts)" if e.attempts > 1 else ""
     if e.step == "tcp":
         f = e.tcp.failure or ""
-        if f in (base.NOT_DIALED, base.VANTAGE_UNAVAILABLE):
+        if f in (base.Failure.NOT_DIALED, base.Failure.VANTAGE_UNAVAILABLE):
             return inconclusive("vantage.down", f"{where}{e.tcp.error}")
+        if _unclassified(f):
+            return _unknown_failure(f"{where}connect to {e.ip}:{e.port}", f, e.tcp.error, "control connected")
         rule, conf, said = _TCP_RULES.get(f, ("tcp.failed", Confidence.LIKELY, f))
         return blocked(
             Method.TCP,
@@ -339,6 +341,9 @@ def _connect_failure_judgement(e: EndpointObservation, c_ok: EndpointObservation
             f"{e.tls.error[:80]}) {issuer}: interception; control got a valid certificate issued by "
             f"{_issuer(c_ok)}",
         )
+    if _unclassified(f):
+        return _unknown_failure(f"{where}TLS with {e.ip} (SNI {host})", f, e.tls.error,
+                                "control completed the handshake")
     rule, conf, said = _TLS_RULES.get(f, ("tls.failed", Confidence.LIKELY, f))
     return blocked(
         Method.TLS,
@@ -348,19 +353,39 @@ def _connect_failure_judgement(e: EndpointObservation, c_ok: EndpointObservation
     )
 
 
-_HTTP_RULES = {
-    base.CONNECTION_RESET: ("http.reset", Confidence.CONFIRMED, "connection reset after the request"),
-    base.EOF: ("http.closed", Confidence.LIKELY, "connection closed after the request"),
-    base.TIMEOUT: ("http.timeout", Confidence.LIKELY, "no response"),
-    base.HTTP_PROTOCOL_ERROR: ("http.invalid_response", Confidence.LIKELY, "invalid HTTP response"),
+_HTTP_RULES: dict[str, tuple[str, Confidence, str]] = {
+    base.Failure.CONNECTION_RESET: ("http.reset", Confidence.CONFIRMED, "connection reset after the request"),
+    base.Failure.EOF: ("http.closed", Confidence.LIKELY, "connection closed after the request"),
+    base.Failure.GENERIC_TIMEOUT: ("http.timeout", Confidence.LIKELY, "no response"),
+    base.Failure.HTTP_PROTOCOL_ERROR: ("http.invalid_response", Confidence.LIKELY, "invalid HTTP response"),
 }
 
 
 def _http_failure_judgement(ph: HttpObservation | None, p: HopObservation, where: str) -> Judgement:
+    if ph is not None and _unclassified(ph.failure or ""):
+        return _unknown_failure(f"{where}HTTP for {p.url}", ph.failure or "", ph.error, "control got a response")
     f = ph.failure if ph else "no response"
     rule, conf, said = _HTTP_RULES.get(f or "", ("http.failed", Confidence.LIKELY, f or "failed"))
     tries = f" ({p.http_attempts} attempts)" if p.http_attempts > 1 else ""
     return blocked(Method.HTTP, conf, rule, f"{where}{said} for {p.url}{tries}; control got a response")
+
+
+# Every failure the probes name, but `unknown_failure`: a name outside this set (`unknown_failure`, or what
+# versions before the taxonomy stored for it: `errno_13`, `socks_reply_1`) says nothing about what failed.
+_CLASSIFIED = frozenset(base.Failure) - {base.Failure.UNKNOWN}
+
+
+def _unclassified(failure: str) -> bool:
+    return failure not in _CLASSIFIED
+
+
+def _unknown_failure(what: str, failure: str, error: str, control: str) -> Judgement:
+    """A step that failed at the provider in a way the probe does not classify (a local error of the vantage's
+    machine is as likely as the network): never "blocked", whatever control saw."""
+    return inconclusive(
+        "measure.unknown_failure",
+        f"{what} failed with an unclassified error ({failure}: {error[:80]}); {control}: not judged",
+    )
 
 
 def _control_unreachable(c: HopObservation, where: str, p: HopObservation) -> Judgement:

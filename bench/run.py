@@ -42,7 +42,7 @@ from bench.bulk_lab import BulkPlan, index_of, write_list
 from bench.sampler import Sampler
 
 REPO = Path(__file__).resolve().parent.parent
-TIMEOUT_FAILURE = "generic_timeout_error"  # probes.base.TIMEOUT, as stored
+TIMEOUT_FAILURE = "generic_timeout_error"  # probes.base.Failure.GENERIC_TIMEOUT, as stored
 STEPS = ("dns", "tcp", "tls", "http", "measurement")
 
 

@@ -1,7 +1,7 @@
-"""One dialer per vantage kind: how a probe's traffic leaves from inside a provider's network.
+"""The dialers, one per vantage kind: implementations of `probes.base.Dialer`.
 
 `await dialer.connect(ip, port, timeout)` returns a connected non-blocking socket or raises `DialError`
-carrying the failure name. Everything (DNS over TCP, TLS, HTTP) sits on this one function, so every probe
+carrying the `Failure`. Everything (DNS over TCP, TLS, HTTP) sits on this one function, so every probe
 goes through the vantage. UDP exists only where the vantage has it (not through SOCKS).
 
 Kinds: direct; source address (bind before connect); interface (SO_BINDTODEVICE before bind/connect; an
@@ -12,41 +12,20 @@ python-socks, with our own deadline around the whole handshake because `ssh -D` 
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
+
+# python-socks wraps "the proxy closed before its reply was complete" in a ProxyError without a reply code,
+# caused by this error of its own (3.x; not exported from the package, so a rename fails here, loudly)
+from python_socks._errors import IncompleteReadError as SocksIncompleteRead
 from python_socks.async_.asyncio import Proxy
 
-from probes import base
-
-
-class DialError(Exception):
-    def __init__(self, failure: str, error: str) -> None:
-        super().__init__(error)
-        self.failure = failure
-        self.error = error
-
-    @property
-    def vantage_fault(self) -> bool:
-        """The vantage itself failed (proxy down, address not local), not the destination."""
-        return self.failure == base.VANTAGE_UNAVAILABLE
-
-
-class Dialer(Protocol):
-    kind: str
-
-    def describe(self) -> str: ...
-
-    async def connect(self, ip: str, port: int, timeout: float) -> socket.socket: ...
-
-    def udp_socket(self, ip: str) -> socket.socket | None:
-        """A non-blocking UDP socket leaving through the vantage, or None when the vantage has no UDP."""
-        ...
+from probes.base import Dialer, DialError, Failure, os_error_failure
 
 
 def is_loopback(ip: str) -> bool:
@@ -58,25 +37,6 @@ def is_loopback(ip: str) -> bool:
 
 def family_of(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
-
-
-def os_error_failure(exc: BaseException) -> str:
-    """Map an OSError from connect/read/write to a failure name."""
-    code = getattr(exc, "errno", None)
-    if isinstance(exc, ConnectionRefusedError) or code == errno.ECONNREFUSED:
-        return base.CONNECTION_REFUSED
-    if isinstance(exc, ConnectionResetError) or code == errno.ECONNRESET:
-        # asyncio reports a FIN during a TLS handshake as ConnectionResetError with errno None
-        return base.CONNECTION_RESET if code == errno.ECONNRESET else base.EOF
-    if code == errno.EHOSTUNREACH:
-        return base.HOST_UNREACHABLE
-    if code in (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-        return base.NETWORK_UNREACHABLE
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return base.TIMEOUT
-    if isinstance(exc, (BrokenPipeError, ConnectionAbortedError)):
-        return base.EOF
-    return base.HTTP_REQUEST_FAILED if code is None else f"errno_{code}"
 
 
 @dataclass
@@ -97,7 +57,7 @@ class SocketDialer:
 
     def _guard(self, ip: str) -> None:
         if self.loopback_only and not is_loopback(ip):
-            raise DialError(base.NOT_DIALED, f"loopback-only: refusing to dial {ip}")
+            raise DialError(Failure.NOT_DIALED, f"loopback-only: refusing to dial {ip}")
 
     def _socket(self, ip: str, kind: int) -> socket.socket:
         sock = socket.socket(family_of(ip), kind)
@@ -109,7 +69,7 @@ class SocketDialer:
             if self.kind == "source_address":
                 if family_of(self.source_address) != family_of(ip):
                     raise DialError(
-                        base.NETWORK_UNREACHABLE,
+                        Failure.NETWORK_UNREACHABLE,
                         f"source address {self.source_address} cannot reach {ip} (address family)",
                     )
                 sock.bind((self.source_address, 0))
@@ -118,7 +78,7 @@ class SocketDialer:
             raise
         except OSError as exc:
             sock.close()
-            raise DialError(base.VANTAGE_UNAVAILABLE, f"{self.describe()}: {exc}") from exc
+            raise DialError(Failure.VANTAGE_UNAVAILABLE, f"{self.describe()}: {exc}") from exc
         return sock
 
     async def connect(self, ip: str, port: int, timeout: float) -> socket.socket:
@@ -129,7 +89,8 @@ class SocketDialer:
                 await asyncio.get_running_loop().sock_connect(sock, (ip, port))
         except TimeoutError as exc:
             sock.close()
-            raise DialError(base.TIMEOUT, f"connect to {ip}:{port} timed out after {timeout:g}s") from exc
+            text = f"connect to {ip}:{port} timed out after {timeout:g}s"
+            raise DialError(Failure.GENERIC_TIMEOUT, text) from exc
         except OSError as exc:
             sock.close()
             raise DialError(os_error_failure(exc), f"connect to {ip}:{port}: {exc}") from exc
@@ -163,7 +124,7 @@ class Socks5Dialer:
 
     async def connect(self, ip: str, port: int, timeout: float) -> socket.socket:
         if self.loopback_only and not self._proxy_is_loopback:
-            raise DialError(base.NOT_DIALED, f"loopback-only: refusing to use proxy {self.describe()}")
+            raise DialError(Failure.NOT_DIALED, f"loopback-only: refusing to use proxy {self.describe()}")
         proxy = Proxy(
             proxy_type=ProxyType.SOCKS5,
             host=self.proxy_host,
@@ -177,42 +138,60 @@ class Socks5Dialer:
             async with asyncio.timeout(timeout + 0.5):
                 return await proxy.connect(dest_host=ip, dest_port=port, timeout=timeout)
         except ProxyConnectionError as exc:
-            raise DialError(base.VANTAGE_UNAVAILABLE, f"{self.describe()} unreachable: {exc}") from exc
+            raise DialError(Failure.VANTAGE_UNAVAILABLE, f"{self.describe()} unreachable: {exc}") from exc
         except (ProxyTimeoutError, TimeoutError) as exc:
-            raise DialError(base.TIMEOUT, f"connect to {ip}:{port} via {self.describe()} timed out") from exc
+            text = f"connect to {ip}:{port} via {self.describe()} timed out"
+            raise DialError(Failure.GENERIC_TIMEOUT, text) from exc
         except ProxyError as exc:
-            raise DialError(_socks_reply_failure(exc), f"{self.describe()} → {ip}:{port}: {exc}") from exc
+            raise _socks_error(exc, f"{self.describe()} → {ip}:{port}: {exc}") from exc
         except OSError as exc:
-            # the proxy closed without a reply: `ssh -D` does so for refused and reset connections
-            raise DialError(base.EOF, f"{self.describe()} → {ip}:{port}: {exc}") from exc
+            # the proxy reset or closed without a reply: `ssh -D` does so for refused and reset connections
+            raise DialError(Failure.EOF, f"{self.describe()} → {ip}:{port}: {exc}") from exc
 
     def udp_socket(self, ip: str) -> socket.socket | None:
         return None
 
 
-# RFC 1928 §6 reply codes
-_SOCKS_REPLIES = {
-    2: base.PROXY_REFUSED,
-    3: base.NETWORK_UNREACHABLE,
-    4: base.HOST_UNREACHABLE,
-    5: base.CONNECTION_REFUSED,
-    6: base.TIMEOUT,  # TTL expired
+class SocksReply(NamedTuple):
+    failure: Failure
+    vantage_fault: bool  # the proxy's own fault, saying nothing about the destination (verdict: vantage.down)
+
+
+# RFC 1928 §6: the reply code of a refused CONNECT. What `ssh -D` (OpenSSH) and dante answer differ: ssh -D
+# closes without a reply when its connect fails (→ EOF, in `_socks_error`); dante maps the connect errno.
+SOCKS5_REPLIES: dict[int, SocksReply] = {
+    # 0x01 general SOCKS server failure: dante's answer for a connect errno it has no code for; it names
+    # nothing we can classify, and the proxy answered, so it is not proof that the vantage is down
+    0x01: SocksReply(Failure.UNKNOWN, False),
+    # 0x02 connection not allowed by ruleset: the proxy's own rules (judged `tcp.proxy_refused`, likely)
+    0x02: SocksReply(Failure.PROXY_REFUSED, False),
+    # 0x03 network unreachable / 0x04 host unreachable: the proxy's connect got ENETUNREACH / EHOSTUNREACH
+    0x03: SocksReply(Failure.NETWORK_UNREACHABLE, False),
+    0x04: SocksReply(Failure.HOST_UNREACHABLE, False),
+    # 0x05 connection refused: the destination (or a box on the way) answered the SYN with a RST
+    0x05: SocksReply(Failure.CONNECTION_REFUSED, False),
+    # 0x06 TTL expired: dante's answer for a connect that timed out
+    0x06: SocksReply(Failure.GENERIC_TIMEOUT, False),
+    # 0x07 command not supported: the proxy does not do CONNECT, so no destination can ever be measured
+    0x07: SocksReply(Failure.VANTAGE_UNAVAILABLE, True),
+    # 0x08 address type not supported: the proxy cannot dial this address family (e.g. no IPv6 there)
+    0x08: SocksReply(Failure.VANTAGE_UNAVAILABLE, True),
 }
 
 
-def _socks_reply_failure(exc: Exception) -> str:
-    code = getattr(exc, "error_code", None)
-    if code in _SOCKS_REPLIES:
-        return _SOCKS_REPLIES[code]
-    text = str(exc).lower()
-    # the proxy closed without a (complete) reply, as `ssh -D` does for a refused connect: python-socks 3.x
-    # wraps its IncompleteReadError("Connection closed unexpectedly") in a ProxyError with no error_code
-    closed = type(exc.__cause__).__name__ == "IncompleteReadError" or "closed unexpectedly" in text
-    if closed or "empty" in text or "malformed" in text:
-        return base.EOF
-    if "auth" in text:
-        return base.VANTAGE_UNAVAILABLE
-    return base.HTTP_REQUEST_FAILED if code is None else f"socks_reply_{code}"
+def _socks_error(exc: ProxyError, text: str) -> DialError:
+    """A refused SOCKS handshake, by reply code (never by the exception's wording)."""
+    code = exc.error_code
+    if code is not None:
+        reply = SOCKS5_REPLIES.get(code)
+        # a code RFC 1928 does not define: the proxy does not speak SOCKS5 as we need it
+        return DialError(reply.failure if reply else Failure.VANTAGE_UNAVAILABLE, text)
+    if isinstance(exc.__cause__, SocksIncompleteRead):
+        # the proxy closed before a complete reply, as `ssh -D` does for a refused or reset connect
+        return DialError(Failure.EOF, text)
+    # no reply code and not closed: authentication refused, or a reply that is not SOCKS5 (an unknown code,
+    # another protocol on the proxy's port): the proxy is unusable, whatever the destination
+    return DialError(Failure.VANTAGE_UNAVAILABLE, text)
 
 
 def make_dialer(kind: str, value: str = "", *, loopback_only: bool = False) -> Dialer:

@@ -23,12 +23,11 @@ import dns.rcode
 import dns.rdatatype
 
 from probes import base
-from probes.dialers import DialError, os_error_failure
 
 _RCODE_FAILURES = {
-    dns.rcode.NXDOMAIN: base.DNS_NXDOMAIN,
-    dns.rcode.REFUSED: base.DNS_REFUSED,
-    dns.rcode.SERVFAIL: base.DNS_SERVFAIL,
+    dns.rcode.NXDOMAIN: base.Failure.DNS_NXDOMAIN,
+    dns.rcode.REFUSED: base.Failure.DNS_REFUSED,
+    dns.rcode.SERVFAIL: base.Failure.DNS_SERVFAIL,
 }
 MAX_ADDRESSES = 64  # a reply holding hundreds of records is recorded, not kept whole
 
@@ -61,17 +60,20 @@ async def query(
                 else:
                     reply = await _tcp_exchange(ctx, q, resolver_ip, resolver_port)
     except TimeoutError:
-        return _failed(resolver, qtype, transport, base.TIMEOUT, f"no reply within {ctx.timeouts.dns:g}s", start)
-    except DialError as exc:
+        failure, text = base.Failure.GENERIC_TIMEOUT, f"no reply within {ctx.timeouts.dns:g}s"
+        return _failed(resolver, qtype, transport, failure, text, start)
+    except base.DialError as exc:
         return _failed(resolver, qtype, transport, exc.failure, exc.error, start)
     except (dns.exception.DNSException, ValueError, struct.error) as exc:
-        return _failed(resolver, qtype, transport, base.DNS_BAD_REPLY, f"malformed reply: {exc}", start)
+        return _failed(resolver, qtype, transport, base.Failure.DNS_BAD_REPLY, f"malformed reply: {exc}", start)
     except OSError as exc:
-        return _failed(resolver, qtype, transport, os_error_failure(exc), str(exc), start)
+        return _failed(resolver, qtype, transport, base.os_error_failure(exc), str(exc), start)
     return _observe(reply, resolver, qtype, transport, start)
 
 
-def _failed(resolver: str, qtype: str, transport: str, failure: str, error: str, start: float) -> base.DnsObservation:
+def _failed(
+    resolver: str, qtype: str, transport: str, failure: base.Failure, error: str, start: float
+) -> base.DnsObservation:
     return base.DnsObservation(
         resolver=resolver,
         qtype=qtype,
@@ -99,14 +101,14 @@ def _observe(reply: dns.message.Message, resolver: str, qtype: str, transport: s
                 cnames.append(rdata.target.to_text(omit_final_dot=True))
     failure = _RCODE_FAILURES.get(rcode)
     if failure is None and rcode != dns.rcode.NOERROR:
-        failure = base.DNS_OTHER_RCODE
+        failure = base.Failure.DNS_OTHER_RCODE
     error = ""
     if failure is None and not addresses:
-        failure = base.DNS_NO_ANSWER
+        failure = base.Failure.DNS_NO_ANSWER
         if transport == "tcp" and reply.flags & dns.flags.TC:
             # TC over TCP (RFC 7766 §8: only for a reply over 64 KiB): the resolver says its empty answer is
             # incomplete, so it is no "no address" answer to call a block on
-            failure = base.DNS_BAD_REPLY
+            failure = base.Failure.DNS_BAD_REPLY
             error = "truncated reply over TCP with no answer"
     return base.DnsObservation(
         resolver=resolver,

@@ -25,7 +25,6 @@ from typing import AnyStr
 import h11
 
 from probes import base
-from probes.dialers import os_error_failure
 
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 KEPT_HEADERS = frozenset(
@@ -82,7 +81,7 @@ async def get(
                 if event is h11.NEED_DATA:
                     data = await reader.read(16384)
                     if not data and response is None:
-                        return _failed(base.EOF, "connection closed before a response", start, sent)
+                        return _failed(base.Failure.EOF, "connection closed before a response", start, sent)
                     conn.receive_data(data)
                     continue
                 if isinstance(event, h11.Response):
@@ -97,20 +96,20 @@ async def get(
                     break
     except TimeoutError:
         if response is None:
-            return _failed(base.TIMEOUT, f"no response within {ctx.timeouts.http:g}s", start, sent)
+            return _failed(base.Failure.GENERIC_TIMEOUT, f"no response within {ctx.timeouts.http:g}s", start, sent)
         body.truncated = True  # a slow body: judge on what came in time
     except h11.RemoteProtocolError as exc:
         if response is None:
-            return _failed(base.HTTP_PROTOCOL_ERROR, f"invalid HTTP response: {protocol_error_text(exc)}", start,
+            return _failed(base.Failure.HTTP_PROTOCOL_ERROR, f"invalid HTTP response: {protocol_error_text(exc)}", start,
                            sent)
     except (OSError, EOFError) as exc:
         if response is None:
-            return _failed(os_error_failure(exc), str(exc) or type(exc).__name__, start, sent)
+            return _failed(base.os_error_failure(exc), str(exc) or type(exc).__name__, start, sent)
         body.truncated = True
     except UnicodeEncodeError as exc:
-        return _failed(base.HTTP_REQUEST_FAILED, f"request target not ASCII: {exc}", start, False)
+        return _failed(base.Failure.HTTP_REQUEST_FAILED, f"request target not ASCII: {exc}", start, False)
     except h11.LocalProtocolError as exc:  # e.g. a space or a control character in the target
-        return _failed(base.HTTP_REQUEST_FAILED, f"request not sendable: {exc}", start, False)
+        return _failed(base.Failure.HTTP_REQUEST_FAILED, f"request not sendable: {exc}", start, False)
     finally:
         writer.close()
     assert response is not None
@@ -128,7 +127,7 @@ def protocol_error_text(exc: h11.ProtocolError) -> str:
     return f"{text} (the offending bytes are not kept)" if n else text
 
 
-def _failed(failure: str, error: str, start: float, sent: bool) -> base.HttpObservation:
+def _failed(failure: base.Failure, error: str, start: float, sent: bool) -> base.HttpObservation:
     return base.HttpObservation(failure=failure, error=error, elapsed_ms=_ms(start), interrupted_after_request=sent)
 
 

@@ -6,7 +6,6 @@ import socket
 import time
 
 from probes import base
-from probes.dialers import DialError
 
 
 async def connect(ctx: base.ProbeContext, ip: str, port: int) -> tuple[base.TcpObservation, socket.socket | None]:
@@ -14,7 +13,7 @@ async def connect(ctx: base.ProbeContext, ip: str, port: int) -> tuple[base.TcpO
     start = time.monotonic()
     try:
         sock = await ctx.dialer.connect(ip, port, ctx.timeouts.connect)
-    except DialError as exc:
+    except base.DialError as exc:
         return base.TcpObservation(ip, port, exc.failure, _ms(start), exc.error), None
     return base.TcpObservation(ip, port, None, _ms(start)), sock
 

@@ -15,7 +15,6 @@ import ssl
 import time
 
 from probes import base
-from probes.dialers import DialError, os_error_failure
 
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h)
 _HOSTNAME_MISMATCH = 62
@@ -25,7 +24,7 @@ _NO_VERIFY.check_hostname = False
 _NO_VERIFY.verify_mode = ssl.CERT_NONE
 
 
-def classify(exc: BaseException) -> tuple[str, int | None]:
+def classify(exc: BaseException) -> tuple[base.Failure, int | None]:
     """Failure name (and OpenSSL verify code) for an exception raised by a handshake."""
     seen: set[int] = set()
     chain: list[BaseException] = []
@@ -38,18 +37,18 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
         if isinstance(e, ssl.SSLCertVerificationError):
             code = e.verify_code
             if code == _HOSTNAME_MISMATCH:
-                return base.SSL_INVALID_HOSTNAME, code
+                return base.Failure.SSL_INVALID_HOSTNAME, code
             if code in _UNKNOWN_AUTHORITY:
-                return base.SSL_UNKNOWN_AUTHORITY, code
-            return base.SSL_INVALID_CERTIFICATE, code
+                return base.Failure.SSL_UNKNOWN_AUTHORITY, code
+            return base.Failure.SSL_INVALID_CERTIFICATE, code
     for e in chain:
         if isinstance(e, (TimeoutError, asyncio.TimeoutError)):
-            return base.TIMEOUT, None
+            return base.Failure.GENERIC_TIMEOUT, None
         if isinstance(e, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-            return base.EOF, None
+            return base.Failure.EOF, None
         if isinstance(e, (ConnectionError, OSError)) and not isinstance(e, ssl.SSLError):
-            return os_error_failure(e), None
-    return base.SSL_FAILED_HANDSHAKE, None
+            return base.os_error_failure(e), None
+    return base.Failure.SSL_FAILED_HANDSHAKE, None
 
 
 async def handshake(
@@ -73,7 +72,7 @@ async def handshake(
             raise
         failure, code = classify(exc)
         text = getattr(exc, "verify_message", "") or str(exc) or type(exc).__name__
-        if failure == base.TIMEOUT:
+        if failure == base.Failure.GENERIC_TIMEOUT:
             text = f"no handshake within {ctx.timeouts.tls:g}s"
         return base.TlsObservation(server_name, failure, _ms(start), text, code), None
     ssl_obj = writer.get_extra_info("ssl_object")
@@ -88,7 +87,7 @@ async def fetch_unverified_certificate(
     """The certificate an address presents for a name, without validating it (evidence only)."""
     try:
         sock = await ctx.dialer.connect(ip, port, ctx.timeouts.connect)
-    except DialError:
+    except base.DialError:
         return None
     _, writer = await asyncio.open_connection(sock=sock)  # the transport owns the socket (see handshake)
     try:
@@ -118,9 +117,9 @@ def certificate_info(der: bytes | None) -> base.CertificateInfo | None:
     def name_of(n: x509.Name) -> str:
         cn = n.get_attributes_for_oid(NameOID.COMMON_NAME)
         org = n.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-        parts = [f"CN={cn[0].value}"] if cn else []
-        parts += [f"O={org[0].value}"] if org else []
-        return ", ".join(str(p) for p in parts) or n.rfc4514_string()[:120]
+        parts = [f"CN={_text(cn[0].value)}"] if cn else []
+        parts += [f"O={_text(org[0].value)}"] if org else []
+        return ", ".join(parts) or n.rfc4514_string()[:120]
 
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -134,6 +133,11 @@ def certificate_info(der: bytes | None) -> base.CertificateInfo | None:
         not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         names=names,
     )
+
+
+def _text(value: str | bytes) -> str:
+    """An attribute's value: `str` for CN and O (cryptography types a few other OIDs' values as bytes)."""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 def _ms(start: float) -> float:

@@ -34,14 +34,14 @@ def sample() -> UrlObservation:
         (
             base.DnsObservation("203.162.4.191:53", "A", "udp", None, "NOERROR", (ip,), ("cdn.example",), 4.5,
                                 extra_answers=1),
-            base.DnsObservation("203.162.4.191:53", "AAAA", "udp", base.DNS_NO_ANSWER, "NOERROR", elapsed_ms=3),
+            base.DnsObservation("203.162.4.191:53", "AAAA", "udp", base.Failure.DNS_NO_ANSWER, "NOERROR", elapsed_ms=3),
         ),
         (ip,),
         None,
         attempts=2,
     )
     cert = base.CertificateInfo("CN=Interception", "CN=Bộ chặn", "0f" * 32, "2027-01-01T00:00:00Z", (host, "*.x"))
-    tls = base.TlsObservation(host, base.SSL_UNKNOWN_AUTHORITY, 7.25, "certificate verify failed", 20, "TLSv1.3",
+    tls = base.TlsObservation(host, base.Failure.SSL_UNKNOWN_AUTHORITY, 7.25, "certificate verify failed", 20, "TLSv1.3",
                               cert)
     http = base.HttpObservation(
         None, 302, "Found", (("location", "http://warning.example/"), ("server", "nginx")),
@@ -51,7 +51,7 @@ def sample() -> UrlObservation:
         "https://tin-tức.example/", "https", host, 443, dns,
         (EndpointObservation(ip, 443, base.TcpObservation(ip, 443, None, 1.5), tls, attempts=2),),
         http, http_attempts=1,
-        tls_check=EndpointObservation(ip, 443, base.TcpObservation(ip, 443, base.CONNECTION_RESET, 0.5, "reset")),
+        tls_check=EndpointObservation(ip, 443, base.TcpObservation(ip, 443, base.Failure.CONNECTION_RESET, 0.5, "reset")),
     )
     second = HopObservation("http://warning.example/", "http", "warning.example", 80, not_followed="not public")
     return UrlObservation("https://tin-tức.example/", "vnpt", "socks5 127.0.0.1:1080", (first, second),

@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from auditor.lab.servers import Middlebox, MiddleboxPolicy
+from auditor.lab.servers import Middlebox, MiddleboxPolicy, reset
 from probes import base
-from probes.dialers import Dialer, DialError, SocketDialer, Socks5Dialer, make_dialer, os_error_failure
+from probes.base import Dialer, DialError, os_error_failure
+from probes.dialers import SOCKS5_REPLIES, SocketDialer, Socks5Dialer, make_dialer
 from tests.loopback_servers import LOOPBACK, Handler, TcpServer, closed_port, read_until_eof, running
 
 LAB_WEB = "45.76.0.2"  # looks public; the middlebox maps it to a loopback listener
@@ -64,7 +65,7 @@ def test_closed_port_is_connection_refused() -> None:
         return await dial_error(SocketDialer(), LOOPBACK, closed_port())
 
     err = asyncio.run(main())
-    assert err.failure == base.CONNECTION_REFUSED == "connection_refused"
+    assert err.failure == base.Failure.CONNECTION_REFUSED == "connection_refused"
     assert not err.vantage_fault
     assert isinstance(err.__cause__, ConnectionRefusedError)
 
@@ -88,7 +89,7 @@ def test_source_address_of_another_family_is_network_unreachable() -> None:
         return await dial_error(SocketDialer("source_address", source_address="::1"), LOOPBACK, closed_port())
 
     err = asyncio.run(main())
-    assert err.failure == base.NETWORK_UNREACHABLE
+    assert err.failure == base.Failure.NETWORK_UNREACHABLE
     assert "address family" in err.error
 
 
@@ -105,7 +106,7 @@ def test_source_address_that_is_not_local_is_the_vantage_failing() -> None:
         return await dial_error(dialer, LOOPBACK, closed_port())
 
     err = asyncio.run(main())
-    assert err.failure == base.VANTAGE_UNAVAILABLE
+    assert err.failure == base.Failure.VANTAGE_UNAVAILABLE
     assert err.vantage_fault
     assert isinstance(err.__cause__, OSError) and err.__cause__.errno == errno.EADDRNOTAVAIL
 
@@ -125,7 +126,7 @@ def test_source_address_udp_socket_is_bound() -> None:
 
 def _skip_if_not_permitted(err: DialError) -> None:
     cause = err.__cause__
-    if err.failure == base.VANTAGE_UNAVAILABLE and isinstance(cause, OSError) and cause.errno == errno.EPERM:
+    if err.failure == base.Failure.VANTAGE_UNAVAILABLE and isinstance(cause, OSError) and cause.errno == errno.EPERM:
         pytest.skip("SO_BINDTODEVICE needs CAP_NET_RAW here")
 
 
@@ -153,7 +154,7 @@ def test_missing_interface_is_the_vantage_failing() -> None:
         return await dial_error(make_dialer("interface", "nosuchif0"), LOOPBACK, closed_port())
 
     err = asyncio.run(main())
-    assert err.failure == base.VANTAGE_UNAVAILABLE
+    assert err.failure == base.Failure.VANTAGE_UNAVAILABLE
     assert err.vantage_fault
     assert "interface nosuchif0" in err.error
     # ENODEV with the privilege; EPERM before the name is even looked up without it
@@ -163,7 +164,7 @@ def test_missing_interface_is_the_vantage_failing() -> None:
 def test_missing_interface_udp_socket_is_the_vantage_failing() -> None:
     with pytest.raises(DialError) as info:
         make_dialer("interface", "nosuchif0").udp_socket(LOOPBACK)
-    assert info.value.failure == base.VANTAGE_UNAVAILABLE
+    assert info.value.failure == base.Failure.VANTAGE_UNAVAILABLE
 
 
 # --- loopback-only interlock ------------------------------------------------------------------------
@@ -184,11 +185,11 @@ def test_loopback_only_refuses_before_any_socket(
         return await dial_error(dialer, TEST_NET, 80)
 
     err = asyncio.run(main())
-    assert err.failure == base.NOT_DIALED == "not_dialed"
+    assert err.failure == base.Failure.NOT_DIALED == "not_dialed"
     assert TEST_NET in err.error
     with pytest.raises(DialError) as info:
         dialer.udp_socket(TEST_NET)
-    assert info.value.failure == base.NOT_DIALED
+    assert info.value.failure == base.Failure.NOT_DIALED
 
 
 def test_loopback_only_still_dials_loopback() -> None:
@@ -210,7 +211,7 @@ def test_loopback_only_refuses_a_non_loopback_proxy(monkeypatch: pytest.MonkeyPa
         return await dial_error(dialer, LAB_WEB, 80)
 
     err = asyncio.run(main())
-    assert err.failure == base.NOT_DIALED
+    assert err.failure == base.Failure.NOT_DIALED
 
 
 # --- SOCKS5 through the lab middlebox ---------------------------------------------------------------
@@ -234,7 +235,7 @@ def test_socks5_unknown_destination_is_connection_refused() -> None:
             return await dial_error(Socks5Dialer(f"socks5://127.0.0.1:{box.port}"), LAB_WEB, 80)
 
     err = asyncio.run(main())
-    assert err.failure == base.CONNECTION_REFUSED  # SOCKS reply 5
+    assert err.failure == base.Failure.CONNECTION_REFUSED  # SOCKS reply 5
     assert not err.vantage_fault
 
 
@@ -244,7 +245,7 @@ def test_socks5_refuse_policy_is_connection_refused() -> None:
         async with running(Middlebox({(LAB_WEB, 80): (LOOPBACK, closed_port())}, policy)) as box:
             return await dial_error(Socks5Dialer(f"socks5://127.0.0.1:{box.port}"), LAB_WEB, 80)
 
-    assert asyncio.run(main()).failure == base.CONNECTION_REFUSED
+    assert asyncio.run(main()).failure == base.Failure.CONNECTION_REFUSED
 
 
 def test_socks5_blackhole_times_out_within_the_deadline() -> None:
@@ -259,7 +260,7 @@ def test_socks5_blackhole_times_out_within_the_deadline() -> None:
             return err, time.monotonic() - start
 
     err, elapsed = asyncio.run(main())
-    assert err.failure == base.TIMEOUT == "generic_timeout_error"
+    assert err.failure == base.Failure.GENERIC_TIMEOUT == "generic_timeout_error"
     assert timeout * 0.9 <= elapsed < timeout + 1
 
 
@@ -268,7 +269,7 @@ def test_socks5_proxy_not_listening_is_the_vantage_failing() -> None:
         return await dial_error(Socks5Dialer(f"socks5://127.0.0.1:{closed_port()}"), LAB_WEB, 80)
 
     err = asyncio.run(main())
-    assert err.failure == base.VANTAGE_UNAVAILABLE
+    assert err.failure == base.Failure.VANTAGE_UNAVAILABLE
     assert err.vantage_fault is True
 
 
@@ -283,15 +284,100 @@ async def close_after_greeting(reader: asyncio.StreamReader, writer: asyncio.Str
     await reader.readexactly(10)  # CONNECT to an IPv4 address; then close without a reply
 
 
-@pytest.mark.parametrize("handler", [close_at_once, close_after_greeting])
+async def reset_after_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readexactly(3)
+    writer.write(b"\x05\x00")
+    await writer.drain()
+    await reader.readexactly(10)
+    reset(writer)  # a RST instead of a reply
+
+
+@pytest.mark.parametrize("handler", [close_at_once, close_after_greeting, reset_after_request])
 def test_socks5_proxy_closing_without_a_reply_is_eof(handler: Handler) -> None:
     async def main() -> DialError:
         async with TcpServer(handler) as proxy:
             return await dial_error(Socks5Dialer(f"socks5://127.0.0.1:{proxy.port}"), LAB_WEB, 80)
 
     err = asyncio.run(main())
-    assert err.failure == base.EOF == "eof_error"
+    assert err.failure == base.Failure.EOF == "eof_error"
     assert not err.vantage_fault
+
+
+def answering(code: int) -> Handler:
+    """A SOCKS5 proxy (RFC 1928, no authentication) that answers every CONNECT with reply `code`."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert await reader.readexactly(3) == b"\x05\x01\x00"  # version 5, one method: no authentication
+        writer.write(b"\x05\x00")
+        await writer.drain()
+        request = await reader.readexactly(10)  # CONNECT (1) to an IPv4 address (1): the address, never a name
+        assert request[:4] == b"\x05\x01\x00\x01"
+        writer.write(bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0]))
+        await writer.drain()
+        await reader.read(1)  # until the client closes
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "code,failure,vantage_fault",
+    [
+        (0x01, base.Failure.UNKNOWN, False),  # general SOCKS server failure: nothing we can classify
+        (0x02, base.Failure.PROXY_REFUSED, False),  # not allowed by ruleset
+        (0x03, base.Failure.NETWORK_UNREACHABLE, False),
+        (0x04, base.Failure.HOST_UNREACHABLE, False),
+        (0x05, base.Failure.CONNECTION_REFUSED, False),
+        (0x06, base.Failure.GENERIC_TIMEOUT, False),  # TTL expired: dante's answer for a connect timeout
+        (0x07, base.Failure.VANTAGE_UNAVAILABLE, True),  # command not supported: no CONNECT at all
+        (0x08, base.Failure.VANTAGE_UNAVAILABLE, True),  # address type not supported
+        (0x09, base.Failure.VANTAGE_UNAVAILABLE, True),  # no such code in RFC 1928: not a SOCKS5 proxy we can use
+    ],
+)
+def test_socks5_reply_code_names_the_failure(code: int, failure: base.Failure, vantage_fault: bool) -> None:
+    async def main() -> DialError:
+        async with TcpServer(answering(code)) as proxy:
+            return await dial_error(Socks5Dialer(f"socks5://127.0.0.1:{proxy.port}"), LAB_WEB, 80)
+
+    err = asyncio.run(main())
+    assert err.failure is failure
+    assert err.vantage_fault is vantage_fault
+    assert err.error.startswith("socks5 127.0.0.1:") and f"→ {LAB_WEB}:80" in err.error
+
+
+def test_socks5_reply_table_covers_rfc1928_and_says_whose_fault() -> None:
+    assert sorted(SOCKS5_REPLIES) == list(range(1, 9))
+    for code, reply in SOCKS5_REPLIES.items():
+        assert DialError(reply.failure, "").vantage_fault is reply.vantage_fault, code
+
+
+async def no_acceptable_method(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readexactly(3)
+    writer.write(b"\x05\xff")  # none of the offered methods: the proxy wants credentials we do not have
+    await writer.drain()
+    await reader.read(1)
+
+
+async def refuse_credentials(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readexactly(4)  # version 5, two methods: none, username/password
+    writer.write(b"\x05\x02")
+    await writer.drain()
+    await reader.read(64)  # RFC 1929 username/password
+    writer.write(b"\x01\x01")  # failure
+    await writer.drain()
+    await reader.read(1)
+
+
+@pytest.mark.parametrize("handler,url", [(no_acceptable_method, "socks5://127.0.0.1:{port}"),
+                                         (refuse_credentials, "socks5://user:wrong@127.0.0.1:{port}")])
+def test_socks5_proxy_refusing_us_is_the_vantage_failing(handler: Handler, url: str) -> None:
+    async def main() -> DialError:
+        async with TcpServer(handler) as proxy:
+            return await dial_error(Socks5Dialer(url.format(port=proxy.port)), LAB_WEB, 80)
+
+    err = asyncio.run(main())
+    assert err.failure is base.Failure.VANTAGE_UNAVAILABLE
+    assert err.vantage_fault
+    assert "wrong" not in err.error
 
 
 def test_socks5_silent_proxy_times_out() -> None:
@@ -302,7 +388,7 @@ def test_socks5_silent_proxy_times_out() -> None:
             return err, time.monotonic() - start
 
     err, elapsed = asyncio.run(main())
-    assert err.failure == base.TIMEOUT
+    assert err.failure == base.Failure.GENERIC_TIMEOUT
     assert elapsed < 1.3
 
 
@@ -320,7 +406,7 @@ def test_socks5_error_text_never_shows_the_password() -> None:
         return await dial_error(Socks5Dialer(f"socks5://user:secret@127.0.0.1:{closed_port()}"), LAB_WEB, 80)
 
     err = asyncio.run(main())
-    assert err.failure == base.VANTAGE_UNAVAILABLE
+    assert err.failure == base.Failure.VANTAGE_UNAVAILABLE
     assert "secret" not in err.error
 
 
@@ -330,16 +416,20 @@ def test_socks5_error_text_never_shows_the_password() -> None:
 @pytest.mark.parametrize(
     "exc,failure",
     [
-        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), base.CONNECTION_REFUSED),
-        (ConnectionResetError(errno.ECONNRESET, "reset"), base.CONNECTION_RESET),
-        (ConnectionResetError("Connection lost"), base.EOF),  # asyncio's FIN during a TLS handshake
-        (OSError(errno.EHOSTUNREACH, "no route"), base.HOST_UNREACHABLE),
-        (OSError(errno.ENETUNREACH, "unreachable"), base.NETWORK_UNREACHABLE),
-        (OSError(errno.EADDRNOTAVAIL, "not available"), base.NETWORK_UNREACHABLE),
-        (TimeoutError(), base.TIMEOUT),
-        (BrokenPipeError(errno.EPIPE, "pipe"), base.EOF),
-        (OSError(errno.EACCES, "denied"), f"errno_{errno.EACCES}"),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), base.Failure.CONNECTION_REFUSED),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), base.Failure.CONNECTION_RESET),
+        (ConnectionResetError("Connection lost"), base.Failure.EOF),  # asyncio's FIN during a TLS handshake
+        (OSError(errno.EHOSTUNREACH, "no route"), base.Failure.HOST_UNREACHABLE),
+        (OSError(errno.ENETUNREACH, "unreachable"), base.Failure.NETWORK_UNREACHABLE),
+        (OSError(errno.EADDRNOTAVAIL, "not available"), base.Failure.NETWORK_UNREACHABLE),
+        (TimeoutError(), base.Failure.GENERIC_TIMEOUT),
+        (BrokenPipeError(errno.EPIPE, "pipe"), base.Failure.EOF),
+        (ConnectionAbortedError(errno.ECONNABORTED, "aborted"), base.Failure.EOF),
+        (asyncio.IncompleteReadError(b"", 2), base.Failure.EOF),
+        # OONI's unknown_failure for the rest; the errno stays in the observation's error text
+        (OSError(errno.EACCES, "denied"), base.Failure.UNKNOWN),
+        (OSError("no errno"), base.Failure.UNKNOWN),
     ],
 )
-def test_os_error_failure(exc: BaseException, failure: str) -> None:
-    assert os_error_failure(exc) == failure
+def test_os_error_failure(exc: BaseException, failure: base.Failure) -> None:
+    assert os_error_failure(exc) is failure

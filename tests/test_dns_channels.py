@@ -108,7 +108,7 @@ def test_a_silent_name_times_out_alone() -> None:
         return [*got, after], server.connections
 
     got, connections = asyncio.run(go())
-    assert got[0].failure == base.TIMEOUT
+    assert got[0].failure == base.Failure.GENERIC_TIMEOUT
     assert all(o.failure is None for o in got[1:])
     assert connections == 1  # the timeout did not close the shared connection
 
@@ -131,5 +131,5 @@ def test_a_query_that_kills_the_connection_costs_no_other_name_its_answer() -> N
     got = asyncio.run(go())
     killed = got[5]
     others = got[:5] + got[6:]
-    assert killed.failure == base.EOF  # asked again on a connection of its own: closed there too
+    assert killed.failure == base.Failure.EOF  # asked again on a connection of its own: closed there too
     assert all(o.failure is None and o.addresses for o in others), [o.failure for o in others]

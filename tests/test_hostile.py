@@ -222,7 +222,7 @@ def test_slow_headers_time_out_at_both_vantages(run: HostileRun) -> None:
     j = run.records[url("slow-head")].judgement
     assert (j.verdict, j.rule) == (Verdict.INCONCLUSIVE, "control.http_failed"), j
     hop = provider(run, url("slow-head"))["hops"][0]
-    assert hop["http"]["failure"] == base.TIMEOUT
+    assert hop["http"]["failure"] == base.Failure.GENERIC_TIMEOUT
     assert hop["http"]["error"] == f"no response within {TIMEOUTS['http']:g}s"
     assert hop["http_attempts"] == 2  # a timeout is retried once, then recorded
 
@@ -243,7 +243,7 @@ def test_a_megabyte_of_headers_is_an_invalid_response(run: HostileRun, world: Ho
     assert (j.verdict, j.rule) == (Verdict.INCONCLUSIVE, "control.http_failed"), j
     assert "http_protocol_error" in j.evidence
     h = http_of(provider(run, url("header-flood")))
-    assert h["failure"] == base.HTTP_PROTOCOL_ERROR and h["status"] is None
+    assert h["failure"] == base.Failure.HTTP_PROTOCOL_ERROR and h["status"] is None
     assert world.web is not None and world.web.sent[name("header-flood")] > 64 * 1024  # past h11's limit
 
 
@@ -252,7 +252,7 @@ def test_a_tls_server_stalling_mid_handshake(run: HostileRun) -> None:
     assert (j.verdict, j.rule) == (Verdict.INCONCLUSIVE, "control.unreachable"), j
     endpoint = provider(run, url("stall", "https"))["hops"][0]["endpoints"][0]
     assert endpoint["tcp"]["failure"] is None
-    assert endpoint["tls"]["failure"] == base.TIMEOUT
+    assert endpoint["tls"]["failure"] == base.Failure.GENERIC_TIMEOUT
     assert endpoint["attempts"] == 2
 
 
@@ -358,7 +358,7 @@ def lookup(run: HostileRun, label: str) -> dict[str, Any]:
 def test_dns_garbage_from_the_providers_resolver(run: HostileRun) -> None:
     j = run.records[url("dns-garbage")].judgement
     assert (j.verdict, j.rule) == (Verdict.INCONCLUSIVE, "vantage.resolver_failed"), j
-    assert lookup(run, "dns-garbage")["failure"] == base.DNS_BAD_REPLY
+    assert lookup(run, "dns-garbage")["failure"] == base.Failure.DNS_BAD_REPLY
     assert lookup(run, "dns-garbage")["queries"][0]["error"].startswith("malformed reply")
 
 
@@ -379,7 +379,7 @@ def test_dns_only_mismatched_ids_is_silence(run: HostileRun) -> None:
     j = run.records[url("dns-wrong-id")].judgement
     assert (j.verdict, j.rule, j.confidence) == (Verdict.BLOCKED, "dns.timeout", Confidence.LIKELY), j
     assert "2 attempts" in j.evidence
-    assert lookup(run, "dns-wrong-id")["failure"] == base.TIMEOUT
+    assert lookup(run, "dns-wrong-id")["failure"] == base.Failure.GENERIC_TIMEOUT
 
 
 @pytest.mark.parametrize("label", ["dns-tc-empty", "dns-cut"])
@@ -387,7 +387,7 @@ def test_dns_truncated_over_tcp_is_a_bad_reply_not_a_block(run: HostileRun, labe
     j = run.records[url(label)].judgement
     assert (j.verdict, j.rule) == (Verdict.INCONCLUSIVE, "vantage.resolver_failed"), j
     q = lookup(run, label)["queries"][0]
-    assert (q["transport"], q["failure"]) == ("tcp", base.DNS_BAD_REPLY)
+    assert (q["transport"], q["failure"]) == ("tcp", base.Failure.DNS_BAD_REPLY)
 
 
 def test_dns_hundreds_of_records(run: HostileRun) -> None:
@@ -407,13 +407,13 @@ def test_dns_hundreds_of_records(run: HostileRun) -> None:
         # TC over UDP is retried over TCP: answered whole there, or TC again (a bad reply, not "no address")
         ("tc_udp", "tcp", None, "control.not_dialed"),
         ("cut_udp", "tcp", None, "control.not_dialed"),
-        ("tc_empty", "tcp", base.DNS_BAD_REPLY, "vantage.resolver_failed"),
-        ("cut", "tcp", base.DNS_BAD_REPLY, "vantage.resolver_failed"),
+        ("tc_empty", "tcp", base.Failure.DNS_BAD_REPLY, "vantage.resolver_failed"),
+        ("cut", "tcp", base.Failure.DNS_BAD_REPLY, "vantage.resolver_failed"),
         ("wrong_id_then_answer", "udp", None, "control.not_dialed"),
         ("many", "udp", None, "control.not_dialed"),
         # garbage on our port is skipped, as a stub resolver would, even when its flags byte has the TC bit
         # (this garbage does: it used to end the query as a bad reply, other garbage did not)
-        ("garbage", "udp", base.TIMEOUT, "dns.timeout"),
+        ("garbage", "udp", base.Failure.GENERIC_TIMEOUT, "dns.timeout"),
     ],
 )
 def test_dns_over_udp(how: str, transport: str, failure: str | None, rule: str) -> None:

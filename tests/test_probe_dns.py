@@ -116,12 +116,12 @@ def test_aaaa_answer_and_resolver_label() -> None:
 @pytest.mark.parametrize(
     "name,failure,rcode",
     [
-        ("blocked.vn", base.DNS_NXDOMAIN, "NXDOMAIN"),
-        ("not-in-zone.vn", base.DNS_NXDOMAIN, "NXDOMAIN"),
-        ("refused.vn", base.DNS_REFUSED, "REFUSED"),
-        ("broken.vn", base.DNS_SERVFAIL, "SERVFAIL"),
-        ("empty.vn", base.DNS_NO_ANSWER, "NOERROR"),
-        ("v6only.vn", base.DNS_NO_ANSWER, "NOERROR"),  # an A query for a name with only AAAA
+        ("blocked.vn", base.Failure.DNS_NXDOMAIN, "NXDOMAIN"),
+        ("not-in-zone.vn", base.Failure.DNS_NXDOMAIN, "NXDOMAIN"),
+        ("refused.vn", base.Failure.DNS_REFUSED, "REFUSED"),
+        ("broken.vn", base.Failure.DNS_SERVFAIL, "SERVFAIL"),
+        ("empty.vn", base.Failure.DNS_NO_ANSWER, "NOERROR"),
+        ("v6only.vn", base.Failure.DNS_NO_ANSWER, "NOERROR"),  # an A query for a name with only AAAA
     ],
 )
 def test_rcodes(transport: str, name: str, failure: str, rcode: str) -> None:
@@ -138,7 +138,7 @@ def test_other_rcode_is_recorded() -> None:
             return await dns_probe.query(direct(), LOOPBACK, server.port, "tintuc.vn")
 
     obs = asyncio.run(main())
-    assert obs.failure == base.DNS_OTHER_RCODE
+    assert obs.failure == base.Failure.DNS_OTHER_RCODE
     assert obs.rcode == "NOTIMP"
 
 
@@ -149,7 +149,7 @@ def test_silence_times_out(transport: str, silent: bool) -> None:
     start = time.monotonic()
     obs = QUERY[transport]("dropped.vn", timeouts=SHORT, silent=silent)
     elapsed = time.monotonic() - start
-    assert obs.failure == base.TIMEOUT == "generic_timeout_error"
+    assert obs.failure == base.Failure.GENERIC_TIMEOUT == "generic_timeout_error"
     assert obs.rcode == ""
     assert obs.transport == transport
     assert "0.3s" in obs.error
@@ -162,7 +162,7 @@ def test_udp_to_a_closed_port_is_connection_refused() -> None:
         return await dns_probe.query(direct(), LOOPBACK, closed_port(socket.SOCK_DGRAM), "tintuc.vn")
 
     obs = asyncio.run(main())
-    assert obs.failure == base.CONNECTION_REFUSED
+    assert obs.failure == base.Failure.CONNECTION_REFUSED
     assert obs.transport == "udp"
     assert obs.elapsed_ms < 500  # an ICMP port unreachable, not a timeout
 
@@ -174,7 +174,7 @@ def test_tcp_through_socks_to_an_unrouted_resolver_is_connection_refused() -> No
             return await dns_probe.query(ctx, LAB_DNS, 53, "tintuc.vn")
 
     obs = asyncio.run(main())
-    assert obs.failure == base.CONNECTION_REFUSED
+    assert obs.failure == base.Failure.CONNECTION_REFUSED
     assert obs.transport == "tcp"
 
 
@@ -183,7 +183,7 @@ def test_proxy_down_is_the_vantage_failing() -> None:
         ctx = base.ProbeContext(dialer=Socks5Dialer(f"socks5://127.0.0.1:{closed_port()}"), timeouts=FAST)
         return await dns_probe.query(ctx, LAB_DNS, 53, "tintuc.vn")
 
-    assert asyncio.run(main()).failure == base.VANTAGE_UNAVAILABLE
+    assert asyncio.run(main()).failure == base.Failure.VANTAGE_UNAVAILABLE
 
 
 def test_loopback_only_refuses_a_public_resolver_without_sending(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,7 +196,7 @@ def test_loopback_only_refuses_a_public_resolver_without_sending(monkeypatch: py
         return await dns_probe.query(direct(), "192.0.2.1", 53, "tintuc.vn")
 
     obs = asyncio.run(main())
-    assert obs.failure == base.NOT_DIALED
+    assert obs.failure == base.Failure.NOT_DIALED
 
 
 def test_source_address_vantage_sends_from_that_address() -> None:
@@ -274,7 +274,7 @@ def test_malformed_tcp_reply_is_a_bad_reply(garbage: bytes) -> None:
                 return await dns_probe.query(ctx, LAB_DNS, 53, "tintuc.vn")
 
     obs = asyncio.run(main())
-    assert obs.failure == base.DNS_BAD_REPLY == "dns_bad_reply"
+    assert obs.failure == base.Failure.DNS_BAD_REPLY == "dns_bad_reply"
     assert obs.transport == "tcp"
     assert obs.error.startswith("malformed reply")
 
@@ -290,7 +290,7 @@ def test_tcp_resolver_closing_without_a_reply_is_eof() -> None:
                 return await dns_probe.query(ctx, LAB_DNS, 53, "tintuc.vn")
 
     obs = asyncio.run(main())
-    assert obs.failure == base.EOF
+    assert obs.failure == base.Failure.EOF
     assert obs.transport == "tcp"
 
 

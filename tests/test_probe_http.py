@@ -336,21 +336,21 @@ async def headers_then_reset(reader: asyncio.StreamReader, writer: asyncio.Strea
 
 def test_reset_after_the_request() -> None:
     obs = fetch_with(reset_after_request)
-    assert obs.failure == base.CONNECTION_RESET == "connection_reset"
+    assert obs.failure == base.Failure.CONNECTION_RESET == "connection_reset"
     assert obs.interrupted_after_request is True
     assert obs.status is None
 
 
 def test_close_before_any_response() -> None:
     obs = fetch_with(close_after_request)
-    assert obs.failure == base.EOF == "eof_error"
+    assert obs.failure == base.Failure.EOF == "eof_error"
     assert obs.interrupted_after_request is True
 
 
 def test_silence_times_out() -> None:
     start = time.monotonic()
     obs = fetch_with(read_until_eof, ctx(SHORT))
-    assert obs.failure == base.TIMEOUT == "generic_timeout_error"
+    assert obs.failure == base.Failure.GENERIC_TIMEOUT == "generic_timeout_error"
     assert obs.interrupted_after_request is True
     assert obs.error == "no response within 0.3s"
     assert 280 <= obs.elapsed_ms < 1000
@@ -360,7 +360,7 @@ def test_silence_times_out() -> None:
 @pytest.mark.parametrize("handler", [bad_status_line, not_http])
 def test_invalid_status_line_is_a_protocol_error(handler: Handler) -> None:
     obs = fetch_with(handler)
-    assert obs.failure == base.HTTP_PROTOCOL_ERROR == "http_protocol_error"
+    assert obs.failure == base.Failure.HTTP_PROTOCOL_ERROR == "http_protocol_error"
     assert obs.status is None
     assert obs.error.startswith("invalid HTTP response")
 
@@ -399,7 +399,7 @@ def test_unsendable_target_is_a_failed_request_not_an_exception(target: str) -> 
             return obs
 
     obs = asyncio.run(main())
-    assert obs.failure == base.HTTP_REQUEST_FAILED
+    assert obs.failure == base.Failure.HTTP_REQUEST_FAILED
     assert obs.interrupted_after_request is False
     assert received == [b""]  # nothing was sent, and the stream was closed
 
@@ -430,5 +430,5 @@ def test_http_policies_through_the_middlebox() -> None:
     out = asyncio.run(main())
     assert out["tintuc.vn"].title == "Tin tức"
     assert out["blocked.vn"].title == "Trang web bị chặn"
-    assert out["reset.vn"].failure == base.CONNECTION_RESET
+    assert out["reset.vn"].failure == base.Failure.CONNECTION_RESET
     assert out["reset.vn"].interrupted_after_request is True

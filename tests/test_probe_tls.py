@@ -16,7 +16,8 @@ import trustme
 
 from auditor.lab.servers import Middlebox, MiddleboxPolicy, reset
 from probes import base, tls
-from probes.dialers import Dialer, SocketDialer, Socks5Dialer
+from probes.base import Dialer
+from probes.dialers import SocketDialer, Socks5Dialer
 from tests.loopback_servers import (
     LOOPBACK,
     Handler,
@@ -112,7 +113,7 @@ def test_unknown_authority_then_the_unverified_certificate_names_the_issuer(pki:
             return obs, cert
 
     obs, cert = asyncio.run(main())
-    assert obs.failure == base.SSL_UNKNOWN_AUTHORITY == "ssl_unknown_authority"
+    assert obs.failure == base.Failure.SSL_UNKNOWN_AUTHORITY == "ssl_unknown_authority"
     assert obs.verify_code == 20  # unable to get local issuer certificate
     assert obs.error  # OpenSSL's verify message
     assert obs.certificate is None
@@ -123,7 +124,7 @@ def test_unknown_authority_then_the_unverified_certificate_names_the_issuer(pki:
 
 def test_name_mismatch(pki: Pki) -> None:
     obs = handshake_with(pki, ssl_ctx=pki.server(pki.ca, "other.vn"))
-    assert obs.failure == base.SSL_INVALID_HOSTNAME
+    assert obs.failure == base.Failure.SSL_INVALID_HOSTNAME
     assert obs.verify_code == 62
     assert "mismatch" in obs.error.lower()
 
@@ -132,7 +133,7 @@ def test_expired_certificate(pki: Pki) -> None:
     past = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     ctx = pki.server(pki.ca, NAME, not_before=past - dt.timedelta(days=30), not_after=past)
     obs = handshake_with(pki, ssl_ctx=ctx)
-    assert obs.failure == base.SSL_INVALID_CERTIFICATE
+    assert obs.failure == base.Failure.SSL_INVALID_CERTIFICATE
     assert obs.verify_code == 10
 
 
@@ -171,19 +172,19 @@ async def plaintext_reply(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 def test_reset_after_client_hello(pki: Pki) -> None:
     obs = handshake_with(pki, reset_after_client_hello)
-    assert obs.failure == base.CONNECTION_RESET == "connection_reset"
+    assert obs.failure == base.Failure.CONNECTION_RESET == "connection_reset"
     assert obs.certificate is None
 
 
 def test_close_after_client_hello(pki: Pki) -> None:
     obs = handshake_with(pki, close_after_client_hello)
-    assert obs.failure == base.EOF == "eof_error"
+    assert obs.failure == base.Failure.EOF == "eof_error"
 
 
 def test_silence_after_connect_times_out(pki: Pki) -> None:
     start = time.monotonic()
     obs = handshake_with(pki, read_until_eof, timeouts=SHORT)
-    assert obs.failure == base.TIMEOUT == "generic_timeout_error"
+    assert obs.failure == base.Failure.GENERIC_TIMEOUT == "generic_timeout_error"
     assert obs.error == "no handshake within 0.3s"
     assert 280 <= obs.elapsed_ms < 1000
     assert time.monotonic() - start < 1.3
@@ -191,7 +192,7 @@ def test_silence_after_connect_times_out(pki: Pki) -> None:
 
 def test_plaintext_on_the_tls_port(pki: Pki) -> None:
     obs = handshake_with(pki, plaintext_reply)
-    assert obs.failure == base.SSL_FAILED_HANDSHAKE == "ssl_failed_handshake"
+    assert obs.failure == base.Failure.SSL_FAILED_HANDSHAKE == "ssl_failed_handshake"
     assert "WRONG_VERSION_NUMBER" in obs.error.upper() or "record layer" in obs.error.lower()
 
 
@@ -220,8 +221,8 @@ def test_sni_policies_through_the_middlebox(pki: Pki) -> None:
     ok, rst, intercept, evidence = out["ok"], out["reset"], out["intercept"], out["evidence"]
     assert isinstance(ok, base.TlsObservation) and ok.failure is None
     assert ok.certificate is not None and ok.certificate.issuer == "O=Lab Root CA"
-    assert isinstance(rst, base.TlsObservation) and rst.failure == base.CONNECTION_RESET
-    assert isinstance(intercept, base.TlsObservation) and intercept.failure == base.SSL_UNKNOWN_AUTHORITY
+    assert isinstance(rst, base.TlsObservation) and rst.failure == base.Failure.CONNECTION_RESET
+    assert isinstance(intercept, base.TlsObservation) and intercept.failure == base.Failure.SSL_UNKNOWN_AUTHORITY
     assert isinstance(evidence, base.CertificateInfo) and evidence.issuer == "O=Evil Interception Co"
 
 
@@ -246,28 +247,28 @@ def chained(outer: BaseException, inner: BaseException, cause: bool = True) -> B
 @pytest.mark.parametrize(
     "exc,expected",
     [
-        (cert_error(62, "Hostname mismatch"), (base.SSL_INVALID_HOSTNAME, 62)),
-        (cert_error(20), (base.SSL_UNKNOWN_AUTHORITY, 20)),
-        (cert_error(19), (base.SSL_UNKNOWN_AUTHORITY, 19)),  # self-signed in chain
-        (cert_error(18), (base.SSL_UNKNOWN_AUTHORITY, 18)),  # self-signed leaf
-        (cert_error(10), (base.SSL_INVALID_CERTIFICATE, 10)),  # expired
+        (cert_error(62, "Hostname mismatch"), (base.Failure.SSL_INVALID_HOSTNAME, 62)),
+        (cert_error(20), (base.Failure.SSL_UNKNOWN_AUTHORITY, 20)),
+        (cert_error(19), (base.Failure.SSL_UNKNOWN_AUTHORITY, 19)),  # self-signed in chain
+        (cert_error(18), (base.Failure.SSL_UNKNOWN_AUTHORITY, 18)),  # self-signed leaf
+        (cert_error(10), (base.Failure.SSL_INVALID_CERTIFICATE, 10)),  # expired
         # a certificate error anywhere in the chain wins over what wraps it
         (chained(ConnectionResetError(errno.ECONNRESET, "reset"), cert_error(62)),
-         (base.SSL_INVALID_HOSTNAME, 62)),
+         (base.Failure.SSL_INVALID_HOSTNAME, 62)),
         (chained(RuntimeError("wrapped"), chained(OSError("x"), cert_error(20)), cause=False),
-         (base.SSL_UNKNOWN_AUTHORITY, 20)),
-        (TimeoutError(), (base.TIMEOUT, None)),
-        (chained(asyncio.CancelledError(), TimeoutError(), cause=False), (base.TIMEOUT, None)),
-        (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), (base.EOF, None)),
-        (ssl.SSLZeroReturnError(6, "TLS/SSL connection has been closed"), (base.EOF, None)),
-        (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), (base.CONNECTION_RESET, None)),
-        (ConnectionResetError("Connection lost"), (base.EOF, None)),  # asyncio's FIN during a handshake
-        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), (base.CONNECTION_REFUSED, None)),
+         (base.Failure.SSL_UNKNOWN_AUTHORITY, 20)),
+        (TimeoutError(), (base.Failure.GENERIC_TIMEOUT, None)),
+        (chained(asyncio.CancelledError(), TimeoutError(), cause=False), (base.Failure.GENERIC_TIMEOUT, None)),
+        (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), (base.Failure.EOF, None)),
+        (ssl.SSLZeroReturnError(6, "TLS/SSL connection has been closed"), (base.Failure.EOF, None)),
+        (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), (base.Failure.CONNECTION_RESET, None)),
+        (ConnectionResetError("Connection lost"), (base.Failure.EOF, None)),  # asyncio's FIN during a handshake
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), (base.Failure.CONNECTION_REFUSED, None)),
         (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"),
-         (base.SSL_FAILED_HANDSHAKE, None)),
+         (base.Failure.SSL_FAILED_HANDSHAKE, None)),
         (ssl.SSLError(1, "[SSL: TLSV1_UNRECOGNIZED_NAME] tlsv1 unrecognized name"),
-         (base.SSL_FAILED_HANDSHAKE, None)),
-        (ValueError("something else"), (base.SSL_FAILED_HANDSHAKE, None)),
+         (base.Failure.SSL_FAILED_HANDSHAKE, None)),
+        (ValueError("something else"), (base.Failure.SSL_FAILED_HANDSHAKE, None)),
     ],
 )
 def test_classify(exc: BaseException, expected: tuple[str, int | None]) -> None:
@@ -277,7 +278,7 @@ def test_classify(exc: BaseException, expected: tuple[str, int | None]) -> None:
 def test_classify_survives_a_cycle() -> None:
     a, b = RuntimeError("a"), ssl.SSLError(1, "b")
     a.__context__, b.__context__ = b, a
-    assert tls.classify(a) == (base.SSL_FAILED_HANDSHAKE, None)
+    assert tls.classify(a) == (base.Failure.SSL_FAILED_HANDSHAKE, None)
 
 
 def test_certificate_info_of_garbage_keeps_the_hash() -> None:

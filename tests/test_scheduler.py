@@ -51,11 +51,11 @@ def observation(vantage_id: str, url: str, how: str = "page") -> UrlObservation:
     host = url.split("/")[2]
     resolver = f"{RESOLVERS.get(vantage_id, '127.0.0.1')}:53"
     if how == "nxdomain":
-        q = base.DnsObservation(resolver, "A", "tcp", base.DNS_NXDOMAIN, "NXDOMAIN")
-        hop = HopObservation(url, "http", host, 80, DnsLookup(host, (q,), (), base.DNS_NXDOMAIN))
+        q = base.DnsObservation(resolver, "A", "tcp", base.Failure.DNS_NXDOMAIN, "NXDOMAIN")
+        hop = HopObservation(url, "http", host, 80, DnsLookup(host, (q,), (), base.Failure.DNS_NXDOMAIN))
     else:
         q = base.DnsObservation(resolver, "A", "tcp", None, "NOERROR", (SITE,))
-        failure = {"timeout": base.TIMEOUT, "closed": base.EOF}.get(how)
+        failure = {"timeout": base.Failure.GENERIC_TIMEOUT, "closed": base.Failure.EOF}.get(how)
         tcp = base.TcpObservation(SITE, 80, failure)
         http = None if failure else base.HttpObservation(None, 200, "OK", title="Home", body_length=100,
                                                                    body_sha256="a" * 64)
@@ -108,7 +108,7 @@ class FakeNetwork:
         self, ctx: base.ProbeContext, ip: str, port: int, name: str, qtype: str = "A", /
     ) -> base.DnsObservation:
         if ip in self.silent_resolvers or any(RESOLVERS.get(vid) == ip for vid in self.dead):
-            return base.DnsObservation(f"{ip}:{port}", qtype, "tcp", base.TIMEOUT, error="timed out")
+            return base.DnsObservation(f"{ip}:{port}", qtype, "tcp", base.Failure.GENERIC_TIMEOUT, error="timed out")
         return base.DnsObservation(f"{ip}:{port}", qtype, "tcp", None, "NOERROR", (SITE,))
 
     def at(self, vantage_id: str) -> list[str]:

@@ -74,7 +74,7 @@ def observation(url: str = "https://site.example/", title: str = "", vantage_id:
         None,
     )
     reset = EndpointObservation(
-        ip, 443, base.TcpObservation(ip, 443, None, 1.5), base.TlsObservation(host, base.CONNECTION_RESET, 2.0)
+        ip, 443, base.TcpObservation(ip, 443, None, 1.5), base.TlsObservation(host, base.Failure.CONNECTION_RESET, 2.0)
     )
     cert = base.CertificateInfo("CN=" + host, "CN=Test CA", "ab" * 32, "2027-01-01", (host,))
     ok = EndpointObservation(

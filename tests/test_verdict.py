@@ -57,39 +57,39 @@ def test_no_control_no_verdict() -> None:
 
 
 def test_dead_vantage_is_never_blocked() -> None:
-    p = obs(hop(endpoints=(endpoint(tcp_failure=base.VANTAGE_UNAVAILABLE),)), vantage_failure="proxy down")
+    p = obs(hop(endpoints=(endpoint(tcp_failure=base.Failure.VANTAGE_UNAVAILABLE),)), vantage_failure="proxy down")
     j = judge(p, CONTROL)
     assert j.verdict is Verdict.INCONCLUSIVE and j.rule == "vantage.down"
 
 
 def test_nxdomain_is_confirmed_dns_blocking() -> None:
-    p = obs(hop(lookup=dns(addresses=(), failure=base.DNS_NXDOMAIN, rcode="NXDOMAIN"), endpoints=()))
+    p = obs(hop(lookup=dns(addresses=(), failure=base.Failure.DNS_NXDOMAIN, rcode="NXDOMAIN"), endpoints=()))
     j = judge(p, CONTROL)
     assert (j.verdict, j.method, j.confidence, j.rule) == (Verdict.BLOCKED, Method.DNS, Confidence.CONFIRMED, "dns.nxdomain")
     assert "NXDOMAIN" in j.evidence and SITE in j.evidence
 
 
 def test_resolver_timeout_is_only_likely() -> None:
-    p = obs(hop(lookup=dns(addresses=(), failure=base.TIMEOUT, rcode="", attempts=2), endpoints=()))
+    p = obs(hop(lookup=dns(addresses=(), failure=base.Failure.GENERIC_TIMEOUT, rcode="", attempts=2), endpoints=()))
     j = judge(p, CONTROL)
     assert (j.method, j.confidence, j.rule) == (Method.DNS, Confidence.LIKELY, "dns.timeout")
     assert "2 attempts" in j.evidence
 
 
 def test_resolver_connection_refused_is_not_blocking() -> None:
-    p = obs(hop(lookup=dns(addresses=(), failure=base.CONNECTION_REFUSED, rcode=""), endpoints=()))
+    p = obs(hop(lookup=dns(addresses=(), failure=base.Failure.CONNECTION_REFUSED, rcode=""), endpoints=()))
     assert judge(p, CONTROL).verdict is Verdict.INCONCLUSIVE
 
 
 def test_gone_everywhere_is_inconclusive() -> None:
-    gone = dns(addresses=(), failure=base.DNS_NXDOMAIN, rcode="NXDOMAIN")
+    gone = dns(addresses=(), failure=base.Failure.DNS_NXDOMAIN, rcode="NXDOMAIN")
     c = obs(hop(lookup=gone, endpoints=()), vantage_id="control")
     j = judge(obs(hop(lookup=gone, endpoints=())), c)
     assert j.verdict is Verdict.INCONCLUSIVE and j.rule == "control.dns_failed"
 
 
 def test_ghost_with_a_block_page_is_blocked() -> None:
-    gone = dns(addresses=(), failure=base.DNS_NXDOMAIN, rcode="NXDOMAIN")
+    gone = dns(addresses=(), failure=base.Failure.DNS_NXDOMAIN, rcode="NXDOMAIN")
     c = obs(hop(lookup=gone, endpoints=()), vantage_id="control")
     p = obs(hop(lookup=dns(addresses=(OTHER,)), endpoints=(endpoint(OTHER),),
                 http=page(title="404 Page", fingerprints=("ooni.vn_http_1",))))
@@ -120,7 +120,7 @@ def test_cdn_address_with_valid_certificate_is_accessible() -> None:
 
 
 def test_differing_address_without_valid_certificate_is_likely_dns_blocking() -> None:
-    bad = TlsObservation("site.example", base.SSL_INVALID_HOSTNAME, certificate=CertificateInfo(issuer="CN=Filter"))
+    bad = TlsObservation("site.example", base.Failure.SSL_INVALID_HOSTNAME, certificate=CertificateInfo(issuer="CN=Filter"))
     p = obs(hop(lookup=dns(addresses=(OTHER,)), endpoints=(endpoint(OTHER),),
                 http=page(title="Thông báo", length=300, sha="e" * 64), tls_check=endpoint(OTHER, 443, tls=bad)))
     j = judge(p, CONTROL)
@@ -129,23 +129,23 @@ def test_differing_address_without_valid_certificate_is_likely_dns_blocking() ->
 
 def test_tcp_reset_confirmed_timeout_likely_socks_close_likely() -> None:
     for failure, rule, conf in (
-        (base.CONNECTION_RESET, "tcp.reset", Confidence.CONFIRMED),
-        (base.CONNECTION_REFUSED, "tcp.refused", Confidence.CONFIRMED),
-        (base.TIMEOUT, "tcp.timeout", Confidence.LIKELY),
-        (base.EOF, "tcp.closed", Confidence.LIKELY),
+        (base.Failure.CONNECTION_RESET, "tcp.reset", Confidence.CONFIRMED),
+        (base.Failure.CONNECTION_REFUSED, "tcp.refused", Confidence.CONFIRMED),
+        (base.Failure.GENERIC_TIMEOUT, "tcp.timeout", Confidence.LIKELY),
+        (base.Failure.EOF, "tcp.closed", Confidence.LIKELY),
     ):
         j = judge(obs(hop(endpoints=(endpoint(tcp_failure=failure, attempts=2),))), CONTROL)
         assert (j.method, j.confidence, j.rule) == (Method.TCP, conf, rule)
 
 
 def test_site_down_everywhere_is_inconclusive() -> None:
-    down = (endpoint(tcp_failure=base.CONNECTION_REFUSED),)
+    down = (endpoint(tcp_failure=base.Failure.CONNECTION_REFUSED),)
     j = judge(obs(hop(endpoints=down)), obs(hop(endpoints=down), vantage_id="control"))
     assert j.verdict is Verdict.INCONCLUSIVE and j.rule == "control.unreachable"
 
 
 def test_interception_names_the_issuer() -> None:
-    forged = TlsObservation("site.example", base.SSL_UNKNOWN_AUTHORITY, error="unable to get local issuer certificate",
+    forged = TlsObservation("site.example", base.Failure.SSL_UNKNOWN_AUTHORITY, error="unable to get local issuer certificate",
                             verify_code=20, certificate=CertificateInfo(issuer="O=Filter Interception CA"))
     p = obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=forged),)))
     j = judge(p, CONTROL_TLS)
@@ -154,24 +154,47 @@ def test_interception_names_the_issuer() -> None:
 
 
 def test_bad_certificate_everywhere_is_inconclusive() -> None:
-    bad = TlsObservation("site.example", base.SSL_UNKNOWN_AUTHORITY)
+    bad = TlsObservation("site.example", base.Failure.SSL_UNKNOWN_AUTHORITY)
     p = obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=bad),)))
     c = obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=bad),)), vantage_id="control")
     assert judge(p, c).rule == "control.tls_invalid"
 
 
 def test_sni_reset_and_silence() -> None:
-    for failure, rule, conf in ((base.CONNECTION_RESET, "tls.reset", Confidence.CONFIRMED),
-                                (base.TIMEOUT, "tls.timeout", Confidence.LIKELY)):
+    for failure, rule, conf in ((base.Failure.CONNECTION_RESET, "tls.reset", Confidence.CONFIRMED),
+                                (base.Failure.GENERIC_TIMEOUT, "tls.timeout", Confidence.LIKELY)):
         tls = TlsObservation("site.example", failure)
         j = judge(obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=tls),))), CONTROL_TLS)
         assert (j.method, j.confidence, j.rule) == (Method.TLS, conf, rule)
 
 
 def test_http_reset_after_request() -> None:
-    p = obs(hop(http=HttpObservation(base.CONNECTION_RESET, interrupted_after_request=True)))
+    p = obs(hop(http=HttpObservation(base.Failure.CONNECTION_RESET, interrupted_after_request=True)))
     j = judge(p, CONTROL)
     assert (j.method, j.confidence, j.rule) == (Method.HTTP, Confidence.CONFIRMED, "http.reset")
+
+
+def test_an_unclassified_failure_is_never_blocked() -> None:
+    # unknown_failure, and what versions before it stored (an errno, a SOCKS reply code), at each step where
+    # control succeeded: the vantage's own machine may be at fault, so no verdict either way
+    for failure in (base.Failure.UNKNOWN, "errno_13", "socks_reply_1"):
+        error = "[Errno 13] Permission denied"
+        tls = TlsObservation("site.example", failure, error=error)
+        for p, c in (
+            (obs(hop(endpoints=(EndpointObservation(SITE, 80, TcpObservation(SITE, 80, failure, error=error)),))),
+             CONTROL),
+            (obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=tls),))), CONTROL_TLS),
+            (obs(hop(http=HttpObservation(failure, error=error, interrupted_after_request=True))), CONTROL),
+        ):
+            j = judge(p, c)
+            assert (j.verdict, j.rule) == (Verdict.INCONCLUSIVE, "measure.unknown_failure"), j
+            assert failure in j.evidence and "Permission denied" in j.evidence
+
+
+def test_a_named_failure_without_a_rule_of_its_own_stays_likely() -> None:
+    tls = TlsObservation("site.example", base.Failure.HOST_UNREACHABLE)  # an ICMP error mid-handshake
+    j = judge(obs(hop("https://site.example/", endpoints=(endpoint(port=443, tls=tls),))), CONTROL_TLS)
+    assert (j.verdict, j.method, j.confidence, j.rule) == (Verdict.BLOCKED, Method.TLS, Confidence.LIKELY, "tls.failed")
 
 
 def test_block_page_with_status_200_and_similar_size_does_not_slip_through() -> None:
@@ -199,7 +222,7 @@ def test_redirect_into_a_blocked_host() -> None:
     target_c = HopObservation("https://target.example/", "https", "target.example", 443,
                               dns("target.example"), (endpoint(port=443, tls=valid_tls("target.example")),), page())
     target_p = HopObservation("https://target.example/", "https", "target.example", 443,
-                              dns("target.example", addresses=(), failure=base.DNS_NXDOMAIN, rcode="NXDOMAIN"))
+                              dns("target.example", addresses=(), failure=base.Failure.DNS_NXDOMAIN, rcode="NXDOMAIN"))
     j = judge(obs(first_p, target_p), obs(first_c, target_c, vantage_id="control"))
     assert (j.method, j.rule) == (Method.DNS, "dns.nxdomain")
     assert j.evidence.startswith("redirect hop 1 (https://target.example/)")
