@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor.config import Config
-from auditor.errors import UsageError
 from auditor.confirm import VantageMonitor, confirm_blocked
+from auditor.errors import UsageError
 from auditor.health import check_control, check_provider, resolver_probe_name
 from auditor.lists import ListSet
 from auditor.models import Judgement, ListEntry, MeasurementRecord, ProviderHealth, RunInfo
