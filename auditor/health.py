@@ -78,6 +78,10 @@ async def check_provider(kit: Toolkit, provider_id: str, control: ControlHealth,
     if not control.ok:
         return CONTROL_UNUSABLE
     v = kit.providers[provider_id]
+    problem = await v.probe.dialer.tunnel_problem(v.probe.timeouts.connect)
+    if problem:  # said as it is, not as "no resolver answers" (which is all the resolver queries would show)
+        down = HealthCheck(f"vantage {v.label}", False, f"DOWN ({problem})")
+        return ProviderHealthResult(False, f"vantage unreachable: {problem}", (down,))
     checks: list[HealthCheck] = []
     alive: list[tuple[str, int]] = []
     for ip, port in v.resolvers:

@@ -110,6 +110,11 @@ class Dialer(Protocol):
         """A non-blocking UDP socket leaving through the vantage, or None when the vantage has no UDP."""
         ...
 
+    async def tunnel_problem(self, timeout: float) -> str:
+        """What is wrong with the way out itself (a proxy that accepts TCP but never answers its greeting),
+        in words for the health check; "" when nothing is, or there is nothing to check (direct kinds)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Timeouts:

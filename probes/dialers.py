@@ -96,6 +96,9 @@ class SocketDialer:
             raise DialError(os_error_failure(exc), f"connect to {ip}:{port}: {exc}") from exc
         return sock
 
+    async def tunnel_problem(self, timeout: float) -> str:
+        return ""  # nothing between us and the network to check
+
     def udp_socket(self, ip: str) -> socket.socket | None:
         self._guard(ip)
         return self._socket(ip, socket.SOCK_DGRAM)
@@ -150,6 +153,36 @@ class Socks5Dialer:
 
     def udp_socket(self, ip: str) -> socket.socket | None:
         return None
+
+    async def tunnel_problem(self, timeout: float) -> str:
+        """Greet the proxy (RFC 1928 §3) without asking it to connect anywhere: a tunnel whose TCP port is
+        open but whose far side is gone (an `ssh -D` whose link froze) accepts, then never answers. A full
+        CONNECT cannot tell that from a destination that does not answer."""
+        if self.loopback_only and not self._proxy_is_loopback:
+            return f"loopback-only: refusing to use proxy {self.describe()}"
+        where = self.describe()
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(self.proxy_host, self.proxy_port)
+                writer.write(b"\x05\x02\x00\x02" if self.username else b"\x05\x01\x00")
+                await writer.drain()
+                reply = await reader.readexactly(2)
+        except TimeoutError:
+            if writer is None:
+                return f"the tunnel is not answering: {where} does not accept connections within {timeout:g}s"
+            return (f"the tunnel is not answering: {where} accepts connections but does not answer the SOCKS "
+                    f"greeting within {timeout:g}s (a frozen or dying ssh -D?)")
+        except asyncio.IncompleteReadError:
+            return f"the tunnel is not answering: {where} closes the connection without answering the SOCKS greeting"
+        except OSError as exc:
+            return f"the tunnel is down: {where} unreachable ({exc.strerror or exc})"
+        finally:
+            if writer is not None:
+                writer.close()
+        if reply[0] != 5 or reply[1] == 0xFF:
+            return f"{where} does not speak SOCKS5 as configured (greeting reply {reply.hex()})"
+        return ""
 
 
 class SocksReply(NamedTuple):
