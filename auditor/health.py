@@ -51,6 +51,10 @@ class ProviderHealthResult:
     checks: tuple[HealthCheck, ...]
 
 
+# A canary refused this way through a SOCKS vantage is often the tunnel's own policy, not the provider: an
+# `ssh -D` whose sshd forbids the destination (PermitOpen) closes it without a reply; dante replies code 2.
+PROXY_REFUSAL_RULES = frozenset({"tcp.closed", "tcp.proxy_refused"})
+
 CONTROL_UNUSABLE = ProviderHealthResult(False, "control vantage cannot reach the canaries: no verdict possible", ())
 
 
@@ -107,8 +111,12 @@ async def check_provider(kit: Toolkit, provider_id: str, control: ControlHealth,
             checks.append(HealthCheck(f"vantage {v.label}", False, f"DOWN ({obs.vantage_failure})"))
             return ProviderHealthResult(False, f"vantage unreachable: {obs.vantage_failure}", tuple(checks))
         if j.verdict is not Verdict.ACCESSIBLE:
-            checks.append(HealthCheck(f"canary {url}", False, f"FAILED ({j.verdict}: {j.evidence})"))
-            return ProviderHealthResult(False, f"canary {url} not reachable: {j.evidence}", tuple(checks))
+            why = j.evidence
+            if v.kind == "proxy" and j.rule in PROXY_REFUSAL_RULES:
+                why += ("; the tunnel itself may refuse this destination: check the vantage box's sshd "
+                        "PermitOpen / AllowTcpForwarding (it must allow every destination)")
+            checks.append(HealthCheck(f"canary {url}", False, f"FAILED ({j.verdict}: {why})"))
+            return ProviderHealthResult(False, f"canary {url} not reachable: {why}", tuple(checks))
         checks.append(HealthCheck(f"canary {url}", True, f"ok ({j.evidence})"))
     return ProviderHealthResult(True, "", tuple(checks))
 

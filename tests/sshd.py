@@ -44,9 +44,9 @@ def wait_for_port(port: int, seconds: float = 10.0, proc: subprocess.Popen[bytes
 
 
 @contextlib.contextmanager
-def sshd(workdir: Path) -> Iterator[tuple[int, Path]]:
+def sshd(workdir: Path, permit_open: str = "any") -> Iterator[tuple[int, Path]]:
     """An sshd on 127.0.0.1 with its own config, host key and one authorized client key; yields (port,
-    client key file). Stopped at the end."""
+    client key file). `permit_open`: the sshd_config PermitOpen of the vantage box. Stopped at the end."""
     assert SSHD and SSH_KEYGEN
     workdir.mkdir(parents=True, exist_ok=True)
     host_key, client_key = workdir / "host_ed25519", workdir / "client_ed25519"
@@ -60,7 +60,8 @@ def sshd(workdir: Path) -> Iterator[tuple[int, Path]]:
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {workdir / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {workdir / 'authorized_keys'}\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
-        "StrictModes no\nUsePAM no\nAllowTcpForwarding yes\nPermitOpen any\nLogLevel ERROR\n"
+        "StrictModes no\nUsePAM no\nAllowTcpForwarding yes\n"
+        f"PermitOpen {permit_open}\nLogLevel ERROR\n"
     )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory

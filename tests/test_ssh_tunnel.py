@@ -141,3 +141,39 @@ def test_killing_the_ssh_tunnel_mid_run_gives_no_blocked_verdict_and_exit_3(
     with summary.open(encoding="utf-8", newline="") as fh:
         row = next(csv.DictReader(fh))
     assert (row["provider_id"], row["measured"], row["vantage_lost"]) == ("tunnel", "yes", str(lost))
+
+
+def test_a_tunnel_whose_sshd_forbids_the_canary_is_reported_with_permitopen(tmp_path: Path) -> None:
+    """The vantage box's sshd allows forwarding to one port only (PermitOpen): the canary is refused by the
+    tunnel itself, and the health check says where to look instead of calling the provider a blocker."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with Servers(["canary.example", "site.example"], ca) as servers, \
+            sshd.sshd(tmp_path / "ssh", permit_open=f"127.0.0.1:{servers.provider_dns.port}") as (ssh_port, key):
+        socks_port = sshd.free_port()
+        tunnel = sshd.start_tunnel(ssh_port, key, socks_port)
+        try:
+            (tmp_path / "list.txt").write_text(f"http://site.example:{servers.web.http_port}/\n", encoding="utf-8")
+            config = {
+                "province": "Test", "store": f"sqlite:///{tmp_path / 'audit.db'}", "output_dir": str(tmp_path / "out"),
+                "lists": [str(tmp_path / "list.txt")], "canaries": [f"http://canary.example:{servers.web.http_port}/"],
+                "control": {"resolvers": [f"127.0.0.1:{servers.control_dns.udp_port}"], "vantage": {}},
+                "providers": [{"id": "tunnel", "name": "Through ssh -D",
+                               "resolvers": [f"127.0.0.1:{servers.provider_dns.port}"],
+                               "vantage": {"proxy": f"socks5://127.0.0.1:{socks_port}"}}],
+                "timeouts": {"dns": 2, "connect": 2, "tls": 2, "http": 3},
+                "tls": {"extra_ca_file": str(ca_file)},
+                "network": {"loopback_only": True, "allow_private_destinations": True},
+            }
+            (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+            doctor = subprocess.run([sys.executable, "-m", "auditor.cli", "doctor", "-c", str(tmp_path / "config.yaml")],
+                                    capture_output=True, timeout=60)
+        finally:
+            tunnel.kill()
+            tunnel.wait()
+            if tunnel.stderr is not None:
+                tunnel.stderr.close()
+    output = doctor.stdout.decode() + doctor.stderr.decode()
+    assert doctor.returncode == ExitStatus.NOT_MEASURED, output
+    assert "PermitOpen" in output and "canary" in output, output
