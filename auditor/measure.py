@@ -190,13 +190,22 @@ async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[End
     attempts = 0
     endpoint: EndpointObservation | None = None
     result: base.HttpObservation | None = None
+    silent_before = 0
     for _ in range(1 + v.retries):
         attempts += 1
         async with v.limits.destination(ip):
             endpoint, stream = await connect_endpoint(v, ip, target.port, target.host, tls_required=https)
+            if endpoint.tcp.failure == base.Failure.GENERIC_TIMEOUT:
+                silent_before = v.limits.silent_connects(ip)
+                v.limits.note_silence(ip)
+            elif endpoint.tcp.failure not in _NOT_ANSWERED:
+                v.limits.note_answer(ip)
             if stream is None:
                 if endpoint.failure != base.Failure.GENERIC_TIMEOUT:
                     break
+                if endpoint.step == "tcp" and silent_before >= v.limits.SILENT_AFTER:
+                    break  # a known-silent address: other names on it already ruled out a lost SYN
+                silent_before = 0
                 continue
             if https and not read_body:
                 stream[1].close()  # the handshake proved who answers; no request for content
@@ -206,7 +215,8 @@ async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[End
         if result.failure != base.Failure.GENERIC_TIMEOUT:
             break
     assert endpoint is not None
-    endpoint = EndpointObservation(endpoint.ip, endpoint.port, endpoint.tcp, endpoint.tls, attempts)
+    endpoint = EndpointObservation(endpoint.ip, endpoint.port, endpoint.tcp, endpoint.tls, attempts,
+                                   silent_before if endpoint.step == "tcp" else 0)
     return endpoint, result, attempts
 
 
@@ -253,6 +263,10 @@ def _evict(cache: dict[str, asyncio.Future[DnsLookup]]) -> None:
     for name in [n for n, f in cache.items() if f.done()][: len(cache) // 4 or 1]:
         del cache[name]
 
+
+# connect outcomes that say nothing about whether the address answers (our own refusal, the vantage's)
+_NOT_ANSWERED = frozenset({base.Failure.VANTAGE_UNAVAILABLE, base.Failure.NOT_DIALED, base.Failure.NETWORK_UNREACHABLE,
+                           base.Failure.HOST_UNREACHABLE, base.Failure.UNKNOWN})
 
 _NO_REPLY = frozenset(
     {base.Failure.GENERIC_TIMEOUT, base.Failure.CONNECTION_REFUSED, base.Failure.CONNECTION_RESET, base.Failure.EOF,

@@ -47,6 +47,9 @@ class EndpointObservation:
     tcp: TcpObservation
     tls: TlsObservation | None = None  # None for cleartext, or when TCP failed
     attempts: int = 1
+    # connects to this address that had timed out at this vantage before this one, when that made the
+    # address known-silent and the retry was skipped (auditor.limits); 0 otherwise
+    silent_before: int = 0
 
     @property
     def failure(self) -> str | None:

@@ -314,6 +314,9 @@ _TLS_RULES: dict[str, tuple[str, Confidence, str]] = {
 
 def _connect_failure_judgement(e: EndpointObservation, c_ok: EndpointObservation, where: str, host: str) -> Judgement:
     tries = f" ({e.attempts} attempts)" if e.attempts > 1 else ""
+    if e.silent_before:
+        tries = (f" (not retried: {e.silent_before} earlier connects to {e.ip} were silent at this vantage this "
+                 "run)")
     if e.step == "tcp":
         f = e.tcp.failure or ""
         if f in (base.Failure.NOT_DIALED, base.Failure.VANTAGE_UNAVAILABLE):

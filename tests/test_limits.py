@@ -77,3 +77,54 @@ def test_zero_means_no_limit() -> None:
         return peak
 
     assert asyncio.run(go()) == 10
+
+
+def test_an_answering_destination_never_has_more_connections_than_its_slots() -> None:
+    """The politeness promise: a server that answers sees at most `per_destination` connections at once."""
+    async def go() -> int:
+        limits = KeyedLimits(per_destination=2)
+        inside = peak = 0
+
+        async def connect() -> None:
+            nonlocal inside, peak
+            async with limits.destination("198.51.100.7"):
+                inside += 1
+                peak = max(peak, inside)
+                await asyncio.sleep(0.01)
+                limits.note_answer("198.51.100.7")
+                inside -= 1
+
+        await asyncio.gather(*(connect() for _ in range(20)))
+        return peak
+
+    assert asyncio.run(go()) == 2
+
+
+def test_a_silent_destination_stops_holding_the_queue() -> None:
+    """Once SILENT_AFTER connects to an address time out with none answered, the callers queued for its
+    slots go at once and new ones take no slot (nothing answers there to spare)."""
+    async def go() -> tuple[int, int, bool]:
+        limits = KeyedLimits(per_destination=1)
+        ip = "198.51.100.9"
+        release = asyncio.Event()
+        entered: list[int] = []
+
+        async def connect(i: int) -> None:
+            async with limits.destination(ip):
+                entered.append(i)
+                await release.wait()
+
+        tasks = [asyncio.ensure_future(connect(i)) for i in range(10)]
+        await asyncio.sleep(0.01)
+        queued = len(entered)  # one holds the only slot, nine wait
+        for _ in range(KeyedLimits.SILENT_AFTER):
+            limits.note_silence(ip)
+        await asyncio.sleep(0.01)
+        after = len(entered)
+        release.set()
+        await asyncio.gather(*tasks)
+        limits.note_answer(ip)  # it answers again: an ordinary address, with slots
+        return queued, after, limits.is_silent(ip)
+
+    queued, after, still_silent = asyncio.run(go())
+    assert (queued, after, still_silent) == (1, 10, False)
