@@ -16,13 +16,12 @@ from auditor.errors import ConfigError
 from auditor.fingerprints import (
     Fingerprint,
     FingerprintSet,
-    _required_prefix,
-    _SubstringIndex,
     builtin_fingerprints,
     load_ooni_csv,
     normalise_address,
     normalise_host,
 )
+from auditor.fingerprints.search import SubstringIndex, required_prefix
 
 OONI = Path(__file__).resolve().parents[2] / "shared" / "data" / "ooni"
 OONI_DNS = OONI / "fingerprints_dns.csv"
@@ -417,12 +416,12 @@ def test_dns_prefix_patterns_keep_their_dots(tmp_path: Path) -> None:
     assert fs.match_dns_ip("10.100.1.1") is None
 
 
-class _AlwaysScan(_SubstringIndex):
+class _AlwaysScan(SubstringIndex):
     SCAN_FROM = 0  # use the one-scan index even for a handful of needles
 
 
-@pytest.mark.parametrize("index_class", [_SubstringIndex, _AlwaysScan])
-def test_overlapping_and_nested_literals_are_all_found(index_class: type[_SubstringIndex]) -> None:
+@pytest.mark.parametrize("index_class", [SubstringIndex, _AlwaysScan])
+def test_overlapping_and_nested_literals_are_all_found(index_class: type[SubstringIndex]) -> None:
     needles = ["abcab", "bcab", "cabc", "ab", "abcabcab", "zz"]
     index = index_class({n: [i] for i, n in enumerate(needles)})
     text = "xxabcabcabyy"
@@ -472,7 +471,7 @@ def test_results_come_in_set_order(tmp_path: Path) -> None:
 def test_required_prefix_of_regexps(pattern: str, prefix: str) -> None:
     import re
 
-    assert _required_prefix(pattern) == prefix
+    assert required_prefix(pattern) == prefix
     # whatever the pattern matches starts with that prefix
     for text in (
         "U.S. Cyber Command",
