@@ -102,9 +102,7 @@ class FingerprintSet:
 
         for i, pattern in enumerate(cfg.body_patterns):
             where = f"{key_path}.body_patterns[{i}]"
-            problem = (
-                "empty pattern, it would match every page" if pattern == "" else regexp_problem(pattern)
-            )
+            problem = "empty pattern, it would match every page" if pattern == "" else regexp_problem(pattern)
             if problem:
                 errors.append(ConfigProblem(where, f"{problem} (a Python regular expression is expected)"))
                 continue

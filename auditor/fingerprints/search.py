@@ -280,4 +280,3 @@ def required_prefix(pattern: str) -> str:
         if i < len(pattern) and pattern[i] == "+":
             break  # required once, but what follows is not adjacent
     return "".join(out)
-
