@@ -26,6 +26,9 @@ disturbed). The pages are generated from a fixed seed, so every run measures the
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import importlib.util
 import os
 import platform
 import random
@@ -55,8 +58,8 @@ class AhoCorasickIndex:
     """The same interface as SubstringIndex, on pyahocorasick: every occurrence of every needle, in C."""
 
     def __init__(self, needles: Needles) -> None:
-        import ahocorasick  # not a dependency: see the module docstring
-
+        # Not a dependency (see the module docstring), and untyped: import_module gives it the type Any.
+        ahocorasick = importlib.import_module("ahocorasick")
         self._automaton: Any = None
         if not needles:
             return
@@ -324,6 +327,11 @@ def best_us(fns: dict[str, Callable[[], object]], number: int, repeat: int) -> d
     return best
 
 
+def match_both(fps: FingerprintSet, text: str) -> object:
+    """What the engine's page matcher asks of a page body."""
+    return fps.match_body(text), fps.false_positive_for_body(text)
+
+
 def measure_set(label: str, fps: FingerprintSet, page_list: list[Page], args: argparse.Namespace) -> None:
     sides = (body_needles(fps, False), body_needles(fps, True))
     print(f"\n## {label}: {len(fps)} fingerprints; body 'contains' needles: {len(sides[0])} block, "
@@ -348,15 +356,18 @@ def measure_set(label: str, fps: FingerprintSet, page_list: list[Page], args: ar
         reference = results["in"]
         for name, result in results.items():
             assert result == reference, (label, pg.name, name, result, reference)
-        package = ({i for i, fp in enumerate(fps) if fp in fps.match_body(pg.text) and fp.pattern_type == "contains"},
-                   {i for i, fp in enumerate(fps) if fp in fps.false_positive_for_body(pg.text) and fp.pattern_type == "contains"})  # fmt: skip
+        position = {fp: i for i, fp in enumerate(fps)}
+        package = tuple(
+            {position[fp] for fp in found if fp.pattern_type == "contains"}
+            for found in (fps.match_body(pg.text), fps.false_positive_for_body(pg.text))
+        )
         assert package == reference, (label, pg.name, "FingerprintSet", package, reference)
         if label == FULL:
             assert (bool(reference[0]), bool(reference[1])) == (pg.expect_block, pg.expect_false_positive), pg
         fns: dict[str, Callable[[], object]] = {
-            name: (lambda fn=fn, text=text: fn(text)) for name, fn in search.items()
+            name: functools.partial(fn, text) for name, fn in search.items()
         }
-        fns["FingerprintSet"] = lambda pg=pg: (fps.match_body(pg.text), fps.false_positive_for_body(pg.text))
+        fns["FingerprintSet"] = functools.partial(match_both, fps, pg.text)
         row = best_us(fns, args.number, args.repeat)
         for c in columns:
             totals[c] += row[c]
@@ -406,9 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--number", type=int, default=5, help="calls per method per round (default 5)")
     parser.add_argument("--ooni", type=Path, default=DEFAULT_OONI, help="directory of OONI's two CSVs")
     args = parser.parse_args(argv)
-    try:
-        import ahocorasick  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("ahocorasick") is None:
         print("pyahocorasick is not installed: .venv/bin/pip install pyahocorasick", file=sys.stderr)
         return 2
     if not (args.ooni / "fingerprints_http.csv").exists():
