@@ -1,39 +1,20 @@
-"""Block-page fingerprints: the shipped Vietnam rows, OONI CSV reading, config entries and matching."""
+"""Block-page fingerprints: the set built from the shipped rows, OONI's files and config entries, and matching.
+
+The CSV reader alone is in test_fingerprints_ooni_csv.py, the multi-string search in test_fingerprints_search.py.
+"""
 
 from __future__ import annotations
 
-import csv
 import random
-import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from auditor.config import FingerprintConfig
 from auditor.errors import ConfigError
-from auditor.fingerprints import (
-    Fingerprint,
-    FingerprintSet,
-    _required_prefix,
-    _SubstringIndex,
-    builtin_fingerprints,
-    load_ooni_csv,
-    normalise_address,
-    normalise_host,
-)
-
-OONI = Path(__file__).resolve().parents[2] / "shared" / "data" / "ooni"
-OONI_DNS = OONI / "fingerprints_dns.csv"
-OONI_HTTP = OONI / "fingerprints_http.csv"
-DATA = Path(__file__).resolve().parents[1] / "auditor" / "data"
-HEADER = (
-    "name,scope,other_names,location_found,pattern_type,pattern,"
-    "confidence_no_fp,expected_countries,source,exp_url,notes"
-)
-
-needs_ooni = pytest.mark.skipif(not OONI_HTTP.exists(), reason="shared OONI reference data not present")
+from auditor.fingerprints import Fingerprint, FingerprintSet, normalise_address, normalise_host
+from auditor.fingerprints.normalise import location_host
+from tests.fingerprint_data import HEADER, OONI_DNS, OONI_HTTP, needs_ooni
 
 NORMAL_PAGE = (
     "<!doctype html><html lang='vi'><head><meta charset='utf-8'><title>Tin tức hôm nay</title></head>"
@@ -63,11 +44,6 @@ def full_ooni() -> FingerprintSet:
     return FingerprintSet.build(FingerprintConfig(files=(OONI_DNS, OONI_HTTP)))
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def ids(fps: tuple[Fingerprint, ...] | Fingerprint | None) -> list[str]:
     if fps is None:
         return []
@@ -76,33 +52,7 @@ def ids(fps: tuple[Fingerprint, ...] | Fingerprint | None) -> list[str]:
     return [fp.id for fp in fps]
 
 
-# --- the shipped rows -----------------------------------------------------------------------------------
-
-
-def test_builtin_rows_load_without_problems() -> None:
-    fingerprints, problems = builtin_fingerprints()
-    assert problems == ()
-    assert {fp.id for fp in fingerprints} == {
-        "ooni.vn_dns_1",
-        "ooni.vn_dns_2",
-        "ooni.vn_0",
-        "cp.c_isp_viettel",
-        "ooni.vn_http_1",
-    }
-    assert all(fp.origin == "ooni-builtin" for fp in fingerprints)
-
-
-@needs_ooni
-def test_shipped_rows_are_the_upstream_rows_unchanged() -> None:
-    for kind in ("dns", "http"):
-        upstream = {row["name"]: row for row in read_rows(OONI / f"fingerprints_{kind}.csv")}
-        shipped = read_rows(DATA / f"ooni_fingerprints_{kind}_vn.csv")
-        assert shipped, kind
-        for row in shipped:
-            assert row == upstream[row["name"]]
-        vn = {n for n, r in upstream.items() if "VN" in r["expected_countries"].split(",")}
-        assert vn <= {row["name"] for row in shipped}
-    assert (DATA / "ATTRIBUTION.md").read_text().count("github.com/ooni/blocking-fingerprints") >= 1
+# --- the shipped rows, as a set -------------------------------------------------------------------------
 
 
 def test_builtin_matches_both_vietnamese_dns_sinkholes(builtin: FingerprintSet) -> None:
@@ -148,69 +98,6 @@ def test_len_and_describe(builtin: FingerprintSet) -> None:
 
 
 # --- OONI's full files ----------------------------------------------------------------------------------
-
-
-@needs_ooni
-def test_full_files_load_every_row() -> None:
-    for path, expected in ((OONI_DNS, "dns"), (OONI_HTTP, None)):
-        with path.open(newline="") as fh:
-            records = list(csv.reader(fh))[1:]
-        fingerprints, problems = load_ooni_csv(path)
-        # This copy of OONI's files has no malformed rows (upstream validates its CSVs in CI now);
-        # malformed rows are tested below on a copy with some added.
-        assert problems == []
-        assert len(fingerprints) == len(records)
-        if expected:
-            assert {fp.location for fp in fingerprints} == {expected}
-    fingerprints, _ = load_ooni_csv(OONI_HTTP)
-    multi_line = next(fp for fp in fingerprints if fp.id == "ooni.vn_http_1")
-    assert multi_line.pattern.count("\n") == 2 and multi_line.origin == f"file:{OONI_HTTP}"
-
-
-@needs_ooni
-def test_malformed_rows_in_a_real_file_are_skipped_and_reported(tmp_path: Path) -> None:
-    broken = tmp_path / "fingerprints_http.csv"
-    shutil.copy(OONI_HTTP, broken)
-    with broken.open("a", encoding="utf-8", newline="") as fh:
-        # a shifted row (an unquoted comma in other_names), then a sound one after it
-        fh.write("x.shifted,isp,a,b,body,contains,Blocked here,5,VN,,,\r\n")
-        fh.write("x.fine,isp,,body,contains,Sound row after the bad one,5,VN,,,\r\n")
-    with OONI_HTTP.open(newline="") as fh:
-        lines = sum(1 for _ in fh)
-    fingerprints, problems = load_ooni_csv(broken)
-    assert problems == [f"{broken}:{lines + 1}: skipped: unknown location_found 'b'"]
-    assert fingerprints[-1].id == "x.fine"
-    fs = FingerprintSet.build(FingerprintConfig(files=(broken,)), builtin=False)
-    assert fs.problems == tuple(problems)
-    assert "1 rows skipped" in fs.describe()
-
-
-def test_malformed_rows_are_skipped_with_their_line(tmp_path: Path) -> None:
-    path = tmp_path / "fp.csv"
-    path.write_text(
-        HEADER + "\n"
-        'a.multi,isp,,body,contains,"line one\nline two",5,VN,,,\n'  # lines 2-3
-        "a.type,isp,,body,glob,x*,5,VN,,,\n"  # line 4
-        "a.loc,isp,,cookie,contains,x,5,VN,,,\n"  # line 5
-        "a.short,isp,,body,contains\n"  # line 6
-        "a.re,isp,,body,regexp,(unclosed,5,VN,,,\n"  # line 7
-        "a.empty,isp,,body,contains,,5,VN,,,\n"  # line 8
-        "\n"
-        "a.ok,ISP,,Header.Server,full,Blocker,5,VN,,,note\n",  # line 10
-        encoding="utf-8",
-    )
-    fingerprints, problems = load_ooni_csv(path)
-    assert [fp.id for fp in fingerprints] == ["a.multi", "a.ok"]
-    assert fingerprints[0].pattern == "line one\nline two"
-    assert fingerprints[1] == Fingerprint(
-        "a.ok", "isp", "header.server", "full", "Blocker", f"file:{path}", "note"
-    )
-    assert problems[0] == f"{path}:4: skipped: unknown pattern_type 'glob'"
-    assert problems[1] == f"{path}:5: skipped: unknown location_found 'cookie'"
-    assert problems[2].startswith(f"{path}:6: skipped: ")
-    assert problems[3].startswith(f"{path}:7: skipped: invalid regexp '(unclosed'")
-    assert problems[4] == f"{path}:8: skipped: empty pattern"
-    assert len(problems) == 5
 
 
 def test_not_an_ooni_csv_is_a_config_error(tmp_path: Path) -> None:
@@ -409,34 +296,28 @@ def test_normalise_address(given: str, expected: str) -> None:
     assert normalise_address(given) == expected
 
 
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("http://CanhBao.Example.VN.:8080/x", "canhbao.example.vn"),
+        ("https://cảnhbáo.vn/", "xn--cnhbo-0qa6344c.vn"),
+        ("//[::ffff:10.9.8.7]/blocked", "10.9.8.7"),
+        ("http://bad_idn_\u0378.vn/", "bad_idn_\u0378.vn"),  # not valid IDNA: compared as written, lower-case
+        ("/relative/path", ""),
+        ("http://[::1/", ""),  # unbalanced bracket: urlsplit refuses it
+        ("", ""),
+    ],
+)
+def test_location_host(location: str, host: str) -> None:
+    assert location_host(location) == host
+
+
 def test_dns_prefix_patterns_keep_their_dots(tmp_path: Path) -> None:
     path = tmp_path / "dns.csv"
     path.write_text(HEADER + "\nt.prefix,isp,,dns,prefix,10.10.,5,,,,\n", encoding="utf-8")
     fs = FingerprintSet.build(FingerprintConfig(files=(path,)), builtin=False)
     assert ids(fs.match_dns_ip("10.10.34.34")) == ["t.prefix"]
     assert fs.match_dns_ip("10.100.1.1") is None
-
-
-class _AlwaysScan(_SubstringIndex):
-    SCAN_FROM = 0  # use the one-scan index even for a handful of needles
-
-
-@pytest.mark.parametrize("index_class", [_SubstringIndex, _AlwaysScan])
-def test_overlapping_and_nested_literals_are_all_found(index_class: type[_SubstringIndex]) -> None:
-    needles = ["abcab", "bcab", "cabc", "ab", "abcabcab", "zz"]
-    index = index_class({n: [i] for i, n in enumerate(needles)})
-    text = "xxabcabcabyy"
-    assert index.contained_in(text) == {i for i, n in enumerate(needles) if n in text} == {0, 1, 2, 3, 4}
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(st.text(alphabet="abcA<>/é ", min_size=1, max_size=9), min_size=1, max_size=25, unique=True),
-    st.text(alphabet="abcA<>/é \n", max_size=300),
-)
-def test_substring_index_agrees_with_in(needles: list[str], text: str) -> None:
-    index = _AlwaysScan({n: [i] for i, n in enumerate(needles)})
-    assert index.contained_in(text) == {i for i, n in enumerate(needles) if n in text}
 
 
 def test_results_come_in_set_order(tmp_path: Path) -> None:
@@ -452,40 +333,3 @@ def test_results_come_in_set_order(tmp_path: Path) -> None:
     fs = FingerprintSet.build(FingerprintConfig(files=(path,)), builtin=False)
     assert ids(fs.match_body("alpha beta gamma")) == ["o.3", "o.1", "o.2", "o.4"]
     assert ids(fs.match_body("alpha")) == ["o.1", "o.4"]
-
-
-@pytest.mark.parametrize(
-    ("pattern", "prefix"),
-    [
-        (r"U\.S\..*Command", "U.S."),
-        ("ab*c", "a"),
-        ("abc?", "ab"),
-        ("ab+c", "ab"),
-        ("a|bc", ""),
-        (r"\d+x", ""),
-        ("(?i)blocked", ""),
-        ("x{2}", ""),
-        (r"a\nb", "a"),
-        ("Trang web .{0,20}bị chặn", "Trang web "),
-    ],
-)
-def test_required_prefix_of_regexps(pattern: str, prefix: str) -> None:
-    import re
-
-    assert _required_prefix(pattern) == prefix
-    # whatever the pattern matches starts with that prefix
-    for text in (
-        "U.S. Cyber Command",
-        "abbbc",
-        "ac",
-        "abc",
-        "bc",
-        "1x",
-        "BLOCKED",
-        "xx",
-        "a\nb",
-        "Trang web này bị chặn",
-    ):
-        m = re.search(pattern, text)
-        if m:
-            assert m.group().startswith(prefix)
