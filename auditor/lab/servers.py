@@ -23,6 +23,7 @@ import ssl
 import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import dns.flags
 import dns.message
@@ -238,8 +239,9 @@ class LabResolver(LabServer):
             transport: asyncio.DatagramTransport
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                assert isinstance(transport, asyncio.DatagramTransport)  # what a datagram endpoint is given
-                self.transport = transport
+                # a datagram endpoint's transport has sendto, but on 3.11 its class does not inherit
+                # DatagramTransport (no isinstance): typeshed's DatagramProtocol types it so
+                self.transport = cast(asyncio.DatagramTransport, transport)
 
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # IPv4: bound to 127.0.0.1
                 resolver.peers.add(addr[0])
