@@ -1,7 +1,7 @@
 # The README's commands, for CI and for us. PY is the project venv's interpreter.
 PY ?= .venv/bin/python
 
-.PHONY: test lint bench bench-growth
+.PHONY: test lint typecheck bench bench-growth
 
 test:
 	$(PY) -m pytest
@@ -10,6 +10,10 @@ test:
 lint:
 	@$(PY) -m ruff --version >/dev/null 2>&1 || { echo "ruff is not installed: $(PY) -m pip install ruff"; exit 2; }
 	$(PY) -m ruff check .
+
+# mypy reads its settings (files, strictness) from pyproject.toml's [tool.mypy]; CI runs it (.ci/run)
+typecheck:
+	$(PY) -m mypy
 
 # the bulk lab in its own process and the real engine on it: 1,000 URLs x 6 providers (see BENCHMARKS.md)
 bench:

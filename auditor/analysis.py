@@ -38,6 +38,7 @@ import datetime as dt
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from auditor.errors import UsageError
 from auditor.models import (
@@ -183,16 +184,19 @@ class _Streak:
     newly_from: str | None  # previous run id where it was blocked
 
 
+F = TypeVar("F")  # one kind of finding: Finding, SlaBreach, NewlyAccessible, PersistentViolation
+
+
 @dataclass
-class _Collected:
+class _Collected(Generic[F]):
     """Findings of one kind: exact count per provider, the first `limit` kept."""
 
     limit: int
     counts: dict[str, int] = field(default_factory=dict)
-    kept: list[object] = field(default_factory=list)
+    kept: list[F] = field(default_factory=list)
     _kept_per_provider: dict[str, int] = field(default_factory=dict)
 
-    def add(self, provider_id: str, finding: object) -> None:
+    def add(self, provider_id: str, finding: F) -> None:
         self.counts[provider_id] = self.counts.get(provider_id, 0) + 1
         if self._kept_per_provider.get(provider_id, 0) < self.limit:
             self._kept_per_provider[provider_id] = self._kept_per_provider.get(provider_id, 0) + 1
@@ -239,12 +243,12 @@ def analyse(
 
     tally = ComplianceTally(run, providers, grace_hours=grace_hours, timezone=timezone, exclude_urls=allow_set)
     measured = {p.provider_id: p.measured for p in providers}
-    violations = _Collected(max_findings)
-    sla = _Collected(max_findings)
-    newly = _Collected(max_findings)
-    persistent = _Collected(max_findings)
-    canary_failed = _Collected(max_findings)
-    overblocked = _Collected(max_findings)
+    violations = _Collected[Finding](max_findings)
+    sla = _Collected[SlaBreach](max_findings)
+    newly = _Collected[NewlyAccessible](max_findings)
+    persistent = _Collected[PersistentViolation](max_findings)
+    canary_failed = _Collected[Finding](max_findings)
+    overblocked = _Collected[Finding](max_findings)
     shown_urls: dict[str, str] = {}  # real URL -> redacted, only where they differ
     for rec in store.iter_measurements(run_id):
         tally.add(rec)
@@ -325,13 +329,13 @@ def analyse(
         must_allow=tuple(sorted(allow_set)),
         trend_runs=tuple(reversed(window)) + (run,),
         providers=per_provider,
-        violations=tuple(violations.kept),  # type: ignore[arg-type]
-        sla_breaches=tuple(sla.kept),  # type: ignore[arg-type]
+        violations=tuple(violations.kept),
+        sla_breaches=tuple(sla.kept),
         time_to_block=ttb,
-        newly_accessible=tuple(newly.kept),  # type: ignore[arg-type]
-        persistent_violations=tuple(persistent.kept),  # type: ignore[arg-type]
-        must_block_failed=tuple(canary_failed.kept),  # type: ignore[arg-type]
-        overblocked=tuple(overblocked.kept),  # type: ignore[arg-type]
+        newly_accessible=tuple(newly.kept),
+        persistent_violations=tuple(persistent.kept),
+        must_block_failed=tuple(canary_failed.kept),
+        overblocked=tuple(overblocked.kept),
     )
 
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, TextIO
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+# what a JSON line's extra fields may hold (json.dumps writes a sequence as an array)
+JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@", re.IGNORECASE)
 
@@ -24,21 +28,21 @@ class EventLog:
         self.fmt = fmt
         self.quiet = quiet  # only errors
 
-    def info(self, event: str, message: str, **fields: Any) -> None:
+    def info(self, event: str, message: str, **fields: JsonValue) -> None:
         self._emit("info", event, message, fields)
 
-    def warning(self, event: str, message: str, **fields: Any) -> None:
+    def warning(self, event: str, message: str, **fields: JsonValue) -> None:
         self._emit("warning", event, message, fields)
 
-    def error(self, event: str, message: str, **fields: Any) -> None:
+    def error(self, event: str, message: str, **fields: JsonValue) -> None:
         self._emit("error", event, message, fields)
 
-    def _emit(self, level: str, event: str, message: str, fields: dict[str, Any]) -> None:
+    def _emit(self, level: str, event: str, message: str, fields: dict[str, JsonValue]) -> None:
         if self.quiet and level != "error":
             return
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.fmt == "json":
-            doc = {"ts": stamp, "level": level, "event": event, "message": redact(message)}
+            doc: dict[str, JsonValue] = {"ts": stamp, "level": level, "event": event, "message": redact(message)}
             doc.update({k: redact(v) if isinstance(v, str) else v for k, v in fields.items()})
             line = json.dumps(doc, ensure_ascii=False)
         else:

@@ -22,7 +22,7 @@ from auditor.observations import (
     UrlObservation,
     is_public_address,
 )
-from auditor.urls import UrlError, normalise_url
+from auditor.urls import NormalisedUrl, UrlError, normalise_url
 from probes import base, dns, http, tcp, tls
 from probes.http import PageMatcher
 
@@ -129,7 +129,7 @@ def _matching_hop(control: UrlObservation | None, index: int, url: str) -> HopOb
     return hop if hop.url == url else None
 
 
-def _unfollowed(target, reason: str) -> HopObservation:  # type: ignore[no-untyped-def]
+def _unfollowed(target: NormalisedUrl, reason: str) -> HopObservation:
     return HopObservation(url=target.url, scheme=target.scheme, host=target.host, port=target.port, not_followed=reason)
 
 
@@ -138,7 +138,7 @@ def _is_address(host: str) -> bool:
 
 
 async def _measure_hop(
-    v: Vantage, target, control_hop: HopObservation | None, forced: tuple[str, ...] = (),  # type: ignore[no-untyped-def]
+    v: Vantage, target: NormalisedUrl, control_hop: HopObservation | None, forced: tuple[str, ...] = (),
     *, content: bool = True,
 ) -> HopObservation:
     host = target.host.strip("[]")
@@ -181,7 +181,9 @@ async def _measure_hop(
     return hop
 
 
-async def _fetch(v: Vantage, ip: str, target, content: bool = True) -> tuple[EndpointObservation, base.HttpObservation | None, int]:  # type: ignore[no-untyped-def]
+async def _fetch(
+    v: Vantage, ip: str, target: NormalisedUrl, content: bool = True
+) -> tuple[EndpointObservation, base.HttpObservation | None, int]:
     """Connect (TLS for https) and GET; a timeout at any step is retried once. Without `content`, https stops
     after the handshake and http reads the headers only (unless `ip` is a known block-page address)."""
     https = target.scheme == "https"

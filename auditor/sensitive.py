@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 from auditor.config import Config
@@ -21,6 +21,8 @@ from auditor.models import ListEntry, MeasurementRecord
 
 TOKEN_PREFIX = "hmac-sha256:"
 _URL_IN_TEXT = re.compile(r"\bhttps?://[^\s,;)']+", re.IGNORECASE)
+
+Redact = Callable[[MeasurementRecord], MeasurementRecord]  # a record -> what outputs may show of it
 
 
 def is_sensitive(config: Config, entry: ListEntry) -> bool:
@@ -75,7 +77,7 @@ def hidden(records: Iterable[MeasurementRecord], config: Config) -> Iterator[Mea
         yield hide(rec, hasher) if hasher is not None and is_sensitive(config, rec.entry) else rec
 
 
-def redactor(config: Config):  # type: ignore[no-untyped-def]
+def redactor(config: Config) -> Redact | None:
     """A record -> record function for the analysis' findings, or None when nothing is hashed."""
     hasher = hasher_for(config)
     if hasher is None:

@@ -15,6 +15,7 @@ Order of evidence (see docs/verdicts.md for every rule id):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeGuard
 from urllib.parse import urljoin
 
 from auditor.models import Confidence, Judgement, Method, Verdict
@@ -209,7 +210,7 @@ def _judge_hop(p: HopObservation, c: HopObservation, i: int, private_ok: bool = 
         return _control_unreachable(c, where, p)
 
     # HTTP
-    if p.content_withheld and p_conn is not None and p_conn.tls is not None and p_conn.tls.failure is None:
+    if p.content_withheld and _valid_tls(p_conn):
         return accessible(
             "tls.valid_handshake",
             f"{where}valid TLS handshake for {p.host} at {p_conn.ip} (certificate issued by {_issuer(p_conn)}); "
@@ -227,11 +228,10 @@ def _judge_hop(p: HopObservation, c: HopObservation, i: int, private_ok: bool = 
         return inconclusive(
             "control.http_failed", f"{where}control HTTP {_http_failure(ch)}; provider got {_page(ph)}"
         )
-    tls_valid = p_conn is not None and p_conn.tls is not None and p_conn.tls.failure is None
     p_next, c_next = _redirect_target(p), _redirect_target(c)
     if p_next and p_next == c_next:
         return None  # same redirect at both: judge the next hop
-    if tls_valid:
+    if _valid_tls(p_conn):
         if p_next:
             return None  # the real site redirects this vantage elsewhere: follow it alone
         return accessible(
@@ -513,6 +513,11 @@ def _what_address_did(p: HopObservation) -> str:
         return f"serves a different page: {_page(p.http)}"
     failures = [e.failure for e in p.endpoints if e.failure]
     return f"cannot be reached ({', '.join(f for f in failures if f) or 'no connection'})"
+
+
+def _valid_tls(conn: EndpointObservation | None) -> TypeGuard[EndpointObservation]:
+    """A connection whose TLS handshake completed with a valid certificate (narrows `conn` for the caller)."""
+    return conn is not None and conn.tls is not None and conn.tls.failure is None
 
 
 def _issuer(e: EndpointObservation) -> str:

@@ -28,22 +28,34 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from auditor.audit import audit
 from auditor.config import load_config
 from auditor.lists import read_list, read_lists
+from auditor.models import Judgement, MeasurementRecord, ProviderHealth, ProviderScore, RunInfo
 from auditor.observations import UrlObservation
 from auditor.store import open_store
+from auditor.store.interface import Store
 from bench.bulk_lab import BulkPlan, index_of, write_list
 from bench.sampler import Sampler
+from probes import base
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_FAILURE = "generic_timeout_error"  # probes.base.Failure.GENERIC_TIMEOUT, as stored
 STEPS = ("dns", "tcp", "tls", "http", "measurement")
+T = TypeVar("T")
+# one probe step's observation: each has a failure (None when it worked) and its elapsed_ms
+ProbeObservation = base.DnsObservation | base.TcpObservation | base.TlsObservation | base.HttpObservation
+# pstats.Stats.stats (undocumented, so typeshed leaves it out): function -> (primitive calls, calls, own
+# time, cumulative time, callers: function -> the same four figures for the calls from it)
+_Func = tuple[str, int, str]  # file, first line, name
+_RawStats = dict[_Func, tuple[int, int, float, float, dict[_Func, tuple[int, int, float, float]]]]
 
 
 @dataclass
@@ -149,18 +161,18 @@ class Timeline:
         self.done = 0
         self.marks: dict[str, float] = {}
         self.memory = memory  # tracemalloc is on: snapshot what the run holds just before it returns
-        self.snapshot: Any = None
+        self.snapshot: tracemalloc.Snapshot | None = None
 
     def _mark(self, name: str) -> None:
         self.marks.setdefault(name, round(time.perf_counter() - self.t0, 2))
 
-    def run_started(self, run: Any, entries: int, providers: Any) -> None:
+    def run_started(self, run: RunInfo, entries: int, providers: Sequence[str]) -> None:
         self._mark("run started")
 
-    def provider_checked(self, health: Any) -> None:
+    def provider_checked(self, health: ProviderHealth) -> None:
         self._mark("health checks done")  # the engine reports them together, after all are done
 
-    def measured(self, record: Any) -> None:
+    def measured(self, record: MeasurementRecord) -> None:
         self.done += 1
         if self.done == 1:
             self._mark("first pair stored")
@@ -170,11 +182,9 @@ class Timeline:
         if self.done == self.total:
             self._mark("all pairs stored")
 
-    def run_finished(self, run: Any, scores: Any) -> None:
+    def run_finished(self, run: RunInfo, scores: Sequence[ProviderScore]) -> None:
         self._mark("run finished (scored)")
         if self.memory:
-            import tracemalloc
-
             self.snapshot = tracemalloc.take_snapshot()
 
 
@@ -185,11 +195,11 @@ def _catch_internal_errors(fig: Figures) -> None:
 
     from auditor import scheduler
 
-    original = getattr(scheduler, "internal_error", None)
+    original: Callable[[Exception, str], Judgement] | None = getattr(scheduler, "internal_error", None)
     if original is None:  # the engine changed: nothing to wrap
         return
 
-    def keep(exc: Exception, where: str):  # type: ignore[no-untyped-def]
+    def keep(exc: Exception, where: str) -> Judgement:
         tb = "".join(traceback.format_exception(exc)).rstrip()
         key = next((k for k in fig.internal_errors if k.splitlines()[-1] == tb.splitlines()[-1]), tb)
         fig.internal_errors[key] = fig.internal_errors.get(key, 0) + 1
@@ -226,8 +236,6 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         timeline = Timeline(len(lists.entries) * len(config.providers), memory=args.memory)
         if args.memory:
-            import tracemalloc
-
             tracemalloc.start()
         t0 = timeline.t0 = time.perf_counter()
         sampler = Sampler() if args.sample else None
@@ -247,8 +255,6 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
         if profiler is not None:
             profiler.disable()
         if timeline.snapshot is not None:
-            import tracemalloc
-
             tracemalloc.stop()
             print_memory(timeline.snapshot)
         fig.wall_s = time.perf_counter() - t0
@@ -276,7 +282,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
     return fig
 
 
-def analyse(fig: Figures, plan: BulkPlan, store: Any, run_id: str, concurrency: int) -> None:
+def analyse(fig: Figures, plan: BulkPlan, store: Store, run_id: str, concurrency: int) -> None:
     """Verdicts against the plan; probe-step wall times and timed-out probes from the stored observations."""
     roles = dict(plan.provider_roles())
     samples: dict[str, list[float]] = defaultdict(list)
@@ -315,7 +321,7 @@ def analyse(fig: Figures, plan: BulkPlan, store: Any, run_id: str, concurrency: 
 def _walk(obs: UrlObservation, samples: dict[str, list[float]], timed_out: Counter[str]) -> None:
     samples["measurement"].append(obs.elapsed_ms)
 
-    def probe(step: str, o: Any) -> None:  # any probe's observation: failure and elapsed_ms
+    def probe(step: str, o: ProbeObservation | None) -> None:
         if o is None:
             return
         if o.failure == TIMEOUT_FAILURE:
@@ -389,15 +395,15 @@ def _area(filename: str, func: str) -> str:
 
 
 def print_profile(stats: pstats.Stats, path: str) -> None:
-    raw = stats.stats  # type: ignore[attr-defined]
+    raw: _RawStats = vars(stats)["stats"]
     total = sum(v[2] for v in raw.values())
-    by_area: Counter[str] = Counter()
+    by_area: dict[str, float] = defaultdict(float)  # seconds: a Counter counts ints
     for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in raw.items():
         by_area[_area(filename, func)] += tt
     print(
         f"\nprofile ({path}): {total:.2f} s of CPU in the engine process (profiled), by where its own time is spent"
     )
-    for area, tt in by_area.most_common():
+    for area, tt in sorted(by_area.items(), key=lambda kv: kv[1], reverse=True):  # as Counter.most_common
         print(f"  {area:<34} {tt:8.2f} s  {100 * tt / total:5.1f} %")
     ours = [(k, v) for k, v in raw.items() if _area(k[0], k[2]).startswith("our code")]
     ours.sort(key=lambda kv: kv[1][3], reverse=True)
@@ -424,7 +430,7 @@ def _where(filename: str, line: int, func: str) -> str:
     return f"{where}:{line} {func}"
 
 
-def print_memory(snapshot: Any) -> None:
+def print_memory(snapshot: tracemalloc.Snapshot) -> None:
     stats = snapshot.statistics("lineno")
     total = sum(st.size for st in stats)
     print(
@@ -532,7 +538,7 @@ def machine_info() -> dict[str, str]:
     }
 
 
-def _run(coro: Any, loop: str) -> Any:
+def _run(coro: Coroutine[Any, Any, T], loop: str) -> T:
     if loop == "uvloop":  # an experiment: uvloop is not a dependency (pip install uvloop to try it)
         import uvloop
 

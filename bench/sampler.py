@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 Key = tuple[str, int, str]  # filename, first line, function
 
@@ -23,7 +25,7 @@ class Sampler:
         self.own: Counter[Key] = Counter()  # the innermost Python frame
         self.stack: Counter[Key] = Counter()  # anywhere on the stack (counted once per sample)
 
-    def _on_sample(self, _signum: int, frame) -> None:  # type: ignore[no-untyped-def]
+    def _on_sample(self, _signum: int, frame: FrameType | None) -> None:
         self.samples += 1
         seen: set[Key] = set()
         first = True
@@ -46,7 +48,7 @@ class Sampler:
         signal.setitimer(signal.ITIMER_PROF, 0, 0)
         signal.signal(signal.SIGPROF, signal.SIG_DFL)
 
-    def share_own(self, classify) -> Counter[str]:  # type: ignore[no-untyped-def]
+    def share_own(self, classify: Callable[[str, str], str]) -> Counter[str]:
         """Samples by area of the innermost frame: where the CPU goes."""
         out: Counter[str] = Counter()
         for (filename, _line, func), n in self.own.items():

@@ -26,6 +26,7 @@ from auditor.lab.servers import (
     LOOPBACK,
     FixedPageServer,
     LabResolver,
+    LabServer,
     Middlebox,
     MiddleboxPolicy,
     WebServer,
@@ -54,7 +55,7 @@ class Lab:
         self.ca_path = self.workdir / "lab-ca.pem"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._servers: list = []  # type: ignore[type-arg]
+        self._servers: list[LabServer] = []
         # handles to break a provider mid-run in tests (set from any thread: plain attribute writes)
         self.resolvers: dict[str, LabResolver] = {}
         self.middleboxes: dict[str, Middlebox] = {}

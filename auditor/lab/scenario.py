@@ -19,9 +19,11 @@ mobifone: flagged) and a must-allow portal (over-blocked by viettel's DNS). Nigh
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from auditor.lab.servers import DnsPolicy, Site
+from auditor.models import MeasurementRecord
 
 # Lab addresses look public so the tool judges them as it would real ones; every connection to them
 # enters a middlebox on 127.0.0.1, which maps them to loopback listeners (see servers.Middlebox).
@@ -303,7 +305,7 @@ class CaseOutcome:
         )
 
 
-def compare(records, night: int = 1) -> list[CaseOutcome]:  # type: ignore[no-untyped-def]
+def compare(records: Iterable[MeasurementRecord], night: int = 1) -> list[CaseOutcome]:
     """Every (provider, audited URL) of the lab on `night` against what a correct auditor concludes."""
     from auditor.urls import normalise_url
 

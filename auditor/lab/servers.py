@@ -21,8 +21,9 @@ import os
 import socket
 import ssl
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import dns.flags
 import dns.message
@@ -31,6 +32,7 @@ import dns.rdatatype
 import dns.rrset
 
 Endpoint = tuple[str, int]
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 LOOPBACK = "127.0.0.1"
 
 
@@ -72,14 +74,14 @@ def request_host_and_path(head: bytes) -> tuple[str, str]:
     return host.split(":")[0] if not host.startswith("[") else host, path
 
 
-class _Server:
+class LabServer:
     """An asyncio server on 127.0.0.1:0 with a handler."""
 
     server: asyncio.Server | None = None
     port: int = 0
 
-    async def _listen(self, handler, ssl_ctx: ssl.SSLContext | None = None) -> int:  # type: ignore[no-untyped-def]
-        connections = self.__dict__.setdefault("_connections", set())
+    async def _listen(self, handler: Handler, ssl_ctx: ssl.SSLContext | None = None) -> int:
+        connections: set[asyncio.Task[object] | None] = self.__dict__.setdefault("_connections", set())
 
         async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
@@ -92,10 +94,12 @@ class _Server:
                 writer.close()
                 connections.discard(task)
 
-        extra = {"ssl": ssl_ctx, "ssl_handshake_timeout": 5} if ssl_ctx is not None else {}
         # a deep accept queue: with asyncio's default of 100, a burst of connections overflows it and the
         # kernel drops SYNs, which the client retransmits a second later (a lab artefact, not a filter)
-        self.server = await asyncio.start_server(guarded, LOOPBACK, 0, backlog=4096, **extra)
+        self.server = await asyncio.start_server(
+            guarded, LOOPBACK, 0, backlog=4096,
+            ssl=ssl_ctx, ssl_handshake_timeout=5 if ssl_ctx is not None else None,  # asyncio: timeout only with ssl
+        )
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -136,14 +140,14 @@ def site_body(site: Site) -> bytes:
 LARGE_PAGE_BYTES = 5 * 1024 * 1024
 
 
-class WebServer(_Server):
+class WebServer(LabServer):
     """All sites over http (one port) and https (another), virtual-hosted by Host and SNI."""
 
     def __init__(self, sites: dict[str, Site], cert_contexts: dict[str, ssl.SSLContext], default_ctx: ssl.SSLContext):
         self.sites = sites
         self.cert_contexts = cert_contexts  # per-name TLS contexts (a bad certificate for one name)
         self.default_ctx = default_ctx
-        self.https = _Server()
+        self.https = LabServer()
         self.http_port = 0
         self.https_port = 0
         self.requests: dict[str, int] = {}  # host -> HTTP requests served (tests: was content asked for?)
@@ -189,7 +193,7 @@ class WebServer(_Server):
         await writer.drain()
 
 
-class FixedPageServer(_Server):
+class FixedPageServer(LabServer):
     """Answers every request with one response: a provider's block page, warning page or redirect."""
 
     def __init__(self, response: bytes, ssl_ctx: ssl.SSLContext | None = None) -> None:
@@ -214,10 +218,10 @@ class DnsPolicy:
     addresses: tuple[str, ...] = ()
 
 
-class LabResolver(_Server):
+class LabResolver(LabServer):
     """A recursive resolver as seen by a client: the lab zone, plus this resolver's own policies."""
 
-    def __init__(self, zone: dict[str, tuple[str, ...]], policies: dict[str, DnsPolicy] | None = None,
+    def __init__(self, zone: Mapping[str, tuple[str, ...]], policies: dict[str, DnsPolicy] | None = None,
                  silent: bool = False) -> None:
         self.zone = zone
         self.policies = policies or {}
@@ -232,10 +236,14 @@ class LabResolver(_Server):
         resolver = self
 
         class Udp(asyncio.DatagramProtocol):
-            def connection_made(self, transport):  # type: ignore[no-untyped-def]
-                self.transport = transport
+            transport: asyncio.DatagramTransport
 
-            def datagram_received(self, data, addr):  # type: ignore[no-untyped-def]
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                # a datagram endpoint's transport has sendto, but on 3.11 its class does not inherit
+                # DatagramTransport (no isinstance): typeshed's DatagramProtocol types it so
+                self.transport = cast(asyncio.DatagramTransport, transport)
+
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # IPv4: bound to 127.0.0.1
                 resolver.peers.add(addr[0])
                 reply = resolver.answer(data)
                 if reply is not None:
@@ -304,7 +312,7 @@ class MiddleboxPolicy:
     pages: dict[str, Endpoint] = field(default_factory=dict)  # page key / "intercept" -> lab server to pipe to
 
 
-class Middlebox(_Server):
+class Middlebox(LabServer):
     """A SOCKS5 server (RFC 1928, no auth, CONNECT only) standing for a provider's network."""
 
     def __init__(self, routes: dict[Endpoint, Endpoint], policy: MiddleboxPolicy | None = None) -> None:
