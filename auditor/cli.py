@@ -14,9 +14,10 @@ import functools
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,6 +26,10 @@ from auditor.config import Config, load_config
 from auditor.errors import AuditorError, ExitStatus, UsageError
 from auditor.lists import ListSet, format_validation_report, read_list, read_lists
 from auditor.report.interface import ReportFormat
+
+if TYPE_CHECKING:  # imported where used: the CLI's start-up stays light
+    from auditor.console import LogObserver
+    from auditor.logs import EventLog
 
 app = typer.Typer(
     name="auditor",
@@ -52,11 +57,11 @@ class CsvHeaders(str, enum.Enum):
     vi = "vi"
 
 
-def _boundary(command):  # type: ignore[no-untyped-def]
+def _boundary(command: Callable[..., int | None]) -> Callable[..., None]:
     """The one place where exceptions become messages and exit codes (a command returns its ExitStatus)."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             status = command(*args, **kwargs)
         except typer.Exit:
@@ -88,7 +93,7 @@ def _err() -> Console:
     return Console(file=sys.stderr, soft_wrap=True)  # messages stay whole lines, for logs and grep
 
 
-def _load_lists(config: Config, quiet: bool, log=None) -> ListSet:  # type: ignore[no-untyped-def]
+def _load_lists(config: Config, quiet: bool, log: EventLog | None = None) -> ListSet:
     lists = read_lists(config.lists)
     if lists.issues and not quiet:
         if log is None:
@@ -113,7 +118,7 @@ class LogFormat(str, enum.Enum):
     json = "json"
 
 
-def _event_log(log_format: LogFormat, log_file: Path | None, quiet: bool, stack: contextlib.ExitStack):  # type: ignore[no-untyped-def]
+def _event_log(log_format: LogFormat, log_file: Path | None, quiet: bool, stack: contextlib.ExitStack) -> EventLog:
     from auditor.logs import EventLog
 
     stream = sys.stderr
@@ -123,7 +128,7 @@ def _event_log(log_format: LogFormat, log_file: Path | None, quiet: bool, stack:
     return EventLog(stream, log_format.value, quiet=quiet)
 
 
-def _observer(log, quiet: bool, to_file: bool):  # type: ignore[no-untyped-def]
+def _observer(log: EventLog, quiet: bool, to_file: bool) -> LogObserver:
     from auditor.console import LogObserver, ProgressObserver
 
     err = _err()
