@@ -1,8 +1,9 @@
-"""The config package's model: allowed keys come from the dataclass fields, the store URL is one typed value."""
+"""The config package's model: allowed keys come from the dataclass fields, the store URL is one typed value,
+and the config digest survives a later version adding a field with its default."""
 
 from __future__ import annotations
 
-from dataclasses import field, fields, make_dataclass
+from dataclasses import field, fields, make_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,14 @@ from auditor.config import (
     FingerprintConfig,
     LimitsConfig,
     ProviderConfig,
+    ResolverAddress,
     SensitiveConfig,
     StoreUrl,
     StoreUrlError,
     StoreUrlProblem,
     Timeouts,
+    VantageConfig,
+    config_digest,
     parse_config,
     parse_store_url,
 )
@@ -121,8 +125,109 @@ def test_a_store_password_never_shows() -> None:
     assert url.redacted() == "postgresql://auditor:***@db.example:5432/audit" == str(url) == f"{url}"
     assert "s3cret" not in repr(url) and "s3cret" not in repr(Config(province="x", control=ControlConfig(()),
                                                                      providers=(), store=url))
+    assert "s3cret" not in config_digest_input(url)
+
+
+def config_digest_input(url: StoreUrl) -> str:
+    from auditor.config.digest import canonical
+
+    return repr(canonical(url))
 
 
 def test_lock_path_is_beside_the_database(tmp_path: Path) -> None:
     assert lock_path_for(parse_store_url(f"sqlite:///{tmp_path}/audit.db")) == tmp_path / "audit.db.lock"
     assert lock_path_for(MEMORY_STORE) is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# config_digest
+
+A = Config(
+    province="Gia Lai",
+    store=parse_store_url("sqlite:////srv/auditor/a.db"),
+    output_dir=Path("/srv/auditor/reports"),
+    lists=(Path("/srv/auditor/lists/mic.csv"),),
+    canaries=("https://chinhphu.vn/",),
+    control=ControlConfig((ResolverAddress("1.1.1.1"),)),
+    providers=(ProviderConfig("viettel", "Viettel", (ResolverAddress("203.113.131.1"),), asn=7552),),
+    fingerprints=FingerprintConfig(dns_ips=("103.192.236.94",)),
+    timeouts=Timeouts(dns=2.0),
+    concurrency=50,
+    extra_ca_file=Path("/srv/auditor/ca.pem"),
+    grace_hours=12.0,
+    timezone="Asia/Bangkok",
+    loopback_only=True,
+    allow_private_destinations=True,
+    limits=LimitsConfig(resolver_qps=10.0),
+    sensitive=SensitiveConfig(categories=("XED",)),
+    must_block=("http://must-block.test/",),
+    must_allow=("http://must-allow.test/",),
+)
+# A different value in every field of A (test_b_differs_from_a_in_every_field keeps it so)
+B = Config(
+    province="Kon Tum",
+    store=parse_store_url("sqlite:////srv/auditor/b.db"),
+    output_dir=Path("/srv/auditor/out"),
+    lists=(Path("/srv/auditor/lists/other.csv"),),
+    canaries=(),
+    control=ControlConfig((ResolverAddress("1.1.1.1", 5353),)),
+    providers=(ProviderConfig("viettel", "Viettel", (ResolverAddress("203.113.131.1"),), vantage=VantageConfig("interface", "ppp0")),),
+    fingerprints=FingerprintConfig(redirect_hosts=("warning.example.vn",)),
+    timeouts=Timeouts(dns=2.5),
+    concurrency=100,  # the default: a value set back to its default changes the digest too
+    extra_ca_file=None,
+    grace_hours=0.0,
+    timezone="Asia/Ho_Chi_Minh",
+    loopback_only=False,
+    allow_private_destinations=False,
+    limits=LimitsConfig(per_destination=1),
+    sensitive=SensitiveConfig(hash_urls=True),
+    must_block=(),
+    must_allow=("http://other.test/",),
+    source=Path("/elsewhere/config.yaml"),
+)
+DIGESTED = [f.name for f in fields(Config) if f.compare]
+
+
+def test_b_differs_from_a_in_every_field() -> None:
+    assert [name for name in DIGESTED if getattr(A, name) == getattr(B, name)] == []
+
+
+@pytest.mark.parametrize("name", DIGESTED)
+def test_changing_any_value_changes_the_digest(name: str) -> None:
+    assert config_digest(replace(A, **{name: getattr(B, name)})) != config_digest(A)
+
+
+def test_the_digest_is_pinned() -> None:
+    """A change here breaks `--resume` of every run started before it: only change it on purpose."""
+    assert config_digest(A) == "f4fc834c6b1bde1d"
+
+
+def test_the_source_file_and_secrets_are_not_part_of_the_digest() -> None:
+    assert config_digest(replace(A, source=Path("/elsewhere/config.yaml"))) == config_digest(A)
+    keyed = replace(A, sensitive=replace(A.sensitive, hash_key="k" * 32))
+    assert config_digest(keyed) == config_digest(A)
+
+
+def test_a_later_version_with_new_defaulted_fields_gives_the_same_digest() -> None:
+    later_provider = make_dataclass(
+        "ProviderConfig", [("weight", int, field(default=1))], bases=(ProviderConfig,), frozen=True
+    )
+    later_limits = make_dataclass(
+        "LimitsConfig", [("burst", int, field(default=0))], bases=(LimitsConfig,), frozen=True
+    )
+    later_config = make_dataclass(
+        "Config",
+        [("retries", int, field(default=0)), ("labels", tuple[str, ...], field(default=()))],
+        bases=(Config,),
+        frozen=True,
+        kw_only=True,
+    )
+    values = {f.name: getattr(A, f.name) for f in fields(Config)}
+    values["providers"] = tuple(later_provider(**{f.name: getattr(p, f.name) for f in fields(p)}) for p in A.providers)
+    values["limits"] = later_limits(**{f.name: getattr(A.limits, f.name) for f in fields(LimitsConfig)})
+    later = later_config(**values)
+    assert config_digest(later) == config_digest(A)
+    # ... and a value of the new field that is not its default is a different set-up.
+    assert config_digest(replace(later, retries=3)) != config_digest(A)
+    assert config_digest(replace(later, limits=replace(later.limits, burst=5))) != config_digest(A)

@@ -19,11 +19,13 @@ The package, in the order a document goes through it:
     checks     the generic checks the sections are made of, and the wording of problems
     model      the frozen dataclasses; keys derives each section's allowed keys from their fields
     storeurl   the store URL, parsed once into a StoreUrl (also used by auditor.store and the run lock)
+    digest     config_digest, stable when a later version adds a field with its default
 """
 
 from __future__ import annotations
 
 from auditor.config.checks import EXAMPLE_FILE
+from auditor.config.digest import config_digest
 from auditor.config.keys import (
     CONTROL_KEYS,
     FINGERPRINT_KEYS,
@@ -91,6 +93,7 @@ __all__ = [
     "Timeouts",
     "VantageConfig",
     "VantageKind",
+    "config_digest",
     "default_store_url",
     "load_config",
     "parse_config",
