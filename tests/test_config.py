@@ -636,6 +636,13 @@ def test_duplicate_yaml_keys_are_reported(tmp_path: Path) -> None:
     assert problem.message.startswith("duplicate key (first at line 1)")
 
 
+def test_a_duplicate_empty_key_at_the_top_has_a_path(tmp_path: Path) -> None:
+    """Found by tests/test_bad_input.py: `{"", ""}` gave a problem whose path was empty."""
+    problems = problems_of(tmp_path, '{"", ""}\n')
+    assert all(p.path for p in problems)
+    assert [p.line for p in problems if p.message.startswith("duplicate key") and p.path == "(top level)"] == [1]
+
+
 def test_yaml_anchors_and_merge_keys_work(tmp_path: Path) -> None:
     config = load_config(
         write(

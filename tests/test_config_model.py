@@ -59,17 +59,23 @@ def test_a_sections_keys_are_its_fields(keys: tuple[str, ...], cls: type[Any]) -
 
 
 def test_every_config_field_is_a_yaml_key_where_the_mapping_says() -> None:
-    written = (set(TOP_KEYS) - {"tls", "network"}) | {f"tls.{k}" for k in TLS_KEYS} | {
-        f"network.{k}" for k in NETWORK_KEYS
-    }
+    written = (
+        (set(TOP_KEYS) - {"tls", "network"})
+        | {f"tls.{k}" for k in TLS_KEYS}
+        | {f"network.{k}" for k in NETWORK_KEYS}
+    )
     assert written == {CONFIG_YAML_PATHS.get(f.name, f.name) for f in fields(Config)} - {None}
     assert TLS_KEYS == ("extra_ca_file",) and NETWORK_KEYS == ("loopback_only", "allow_private_destinations")
 
 
 def test_a_new_field_on_a_section_becomes_an_allowed_key() -> None:
-    later_limits = make_dataclass("LimitsConfig", [("burst", int, field(default=0))], bases=(LimitsConfig,), frozen=True)
+    later_limits = make_dataclass(
+        "LimitsConfig", [("burst", int, field(default=0))], bases=(LimitsConfig,), frozen=True
+    )
     assert section_keys(later_limits) == LIMITS_KEYS + ("burst",)
-    later = make_dataclass("Config", [("colour", str, field(default=""))], bases=(Config,), frozen=True, kw_only=True)
+    later = make_dataclass(
+        "Config", [("colour", str, field(default=""))], bases=(Config,), frozen=True, kw_only=True
+    )
     assert section_keys(later, CONFIG_YAML_PATHS) == TOP_KEYS + ("colour",)
 
 
@@ -84,7 +90,9 @@ def test_an_unknown_key_message_lists_the_fields(tmp_path: Path) -> None:
         parse_config(document, tmp_path)
     [problem] = info.value.problems
     assert problem.path == "limits.zzz"
-    assert problem.message == "unknown key 'zzz'; expected one of: " + ", ".join(f.name for f in fields(LimitsConfig))
+    assert problem.message == "unknown key 'zzz'; expected one of: " + ", ".join(
+        f.name for f in fields(LimitsConfig)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -93,7 +101,9 @@ def test_an_unknown_key_message_lists_the_fields(tmp_path: Path) -> None:
 
 def test_store_url_forms(tmp_path: Path) -> None:
     url = parse_store_url("sqlite:///data/audit.db", tmp_path)
-    assert url == StoreUrl("sqlite", str(tmp_path / "data" / "audit.db"), f"sqlite:///{tmp_path}/data/audit.db")
+    assert url == StoreUrl(
+        "sqlite", str(tmp_path / "data" / "audit.db"), f"sqlite:///{tmp_path}/data/audit.db"
+    )
     assert str(url) == url.url and not url.in_memory
     assert parse_store_url("SQLite:////var/lib/auditor/audit.db").location == "/var/lib/auditor/audit.db"
     assert parse_store_url("sqlite:///:memory:") == MEMORY_STORE and MEMORY_STORE.in_memory
@@ -123,8 +133,9 @@ def test_a_store_password_never_shows() -> None:
     """A server store (PostgreSQL, later) keeps its password in `url`, for the driver only."""
     url = StoreUrl("postgresql", "db.example:5432/audit", "postgresql://auditor:s3cret@db.example:5432/audit")
     assert url.redacted() == "postgresql://auditor:***@db.example:5432/audit" == str(url) == f"{url}"
-    assert "s3cret" not in repr(url) and "s3cret" not in repr(Config(province="x", control=ControlConfig(()),
-                                                                     providers=(), store=url))
+    assert "s3cret" not in repr(url) and "s3cret" not in repr(
+        Config(province="x", control=ControlConfig(()), providers=(), store=url)
+    )
     assert "s3cret" not in config_digest_input(url)
 
 
@@ -171,7 +182,14 @@ B = Config(
     lists=(Path("/srv/auditor/lists/other.csv"),),
     canaries=(),
     control=ControlConfig((ResolverAddress("1.1.1.1", 5353),)),
-    providers=(ProviderConfig("viettel", "Viettel", (ResolverAddress("203.113.131.1"),), vantage=VantageConfig("interface", "ppp0")),),
+    providers=(
+        ProviderConfig(
+            "viettel",
+            "Viettel",
+            (ResolverAddress("203.113.131.1"),),
+            vantage=VantageConfig("interface", "ppp0"),
+        ),
+    ),
     fingerprints=FingerprintConfig(redirect_hosts=("warning.example.vn",)),
     timeouts=Timeouts(dns=2.5),
     concurrency=100,  # the default: a value set back to its default changes the digest too
@@ -224,7 +242,9 @@ def test_a_later_version_with_new_defaulted_fields_gives_the_same_digest() -> No
         kw_only=True,
     )
     values = {f.name: getattr(A, f.name) for f in fields(Config)}
-    values["providers"] = tuple(later_provider(**{f.name: getattr(p, f.name) for f in fields(p)}) for p in A.providers)
+    values["providers"] = tuple(
+        later_provider(**{f.name: getattr(p, f.name) for f in fields(p)}) for p in A.providers
+    )
     values["limits"] = later_limits(**{f.name: getattr(A.limits, f.name) for f in fields(LimitsConfig)})
     later = later_config(**values)
     assert config_digest(later) == config_digest(A)

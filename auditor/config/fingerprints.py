@@ -23,7 +23,10 @@ def fingerprints(check: Checker, value: object, path: str) -> FingerprintConfig:
         fingerprint_ip(check, item, where)
         for where, item in check.items(found, path, "dns_ips", "[103.192.236.94]")
     ]
-    patterns = [pattern(check, item, where) for where, item in check.items(found, path, "body_patterns", "['bị chặn']")]
+    patterns = [
+        pattern(check, item, where)
+        for where, item in check.items(found, path, "body_patterns", "['bị chặn']")
+    ]
     hosts = [
         redirect_host(check, item, where)
         for where, item in check.items(found, path, "redirect_hosts", "[warning.example.vn]")

@@ -34,7 +34,9 @@ CONFIG_YAML_PATHS: Mapping[str, str | None] = {
 def section_keys(cls: type[Any], yaml_paths: Mapping[str, str | None] | None = None) -> tuple[str, ...]:
     """The keys a mapping for `cls` may hold: its fields' names, or the first part of their YAML path."""
     paths = yaml_paths or {}
-    keys = [path.split(".")[0] for path in (paths.get(f.name, f.name) for f in fields(cls)) if path is not None]
+    keys = [
+        path.split(".")[0] for path in (paths.get(f.name, f.name) for f in fields(cls)) if path is not None
+    ]
     return tuple(dict.fromkeys(keys))
 
 

@@ -40,7 +40,7 @@ def key_lines(root: yaml.Node | None) -> tuple[dict[str, int], list[ConfigProble
                         f"duplicate key (first at line {first[key_node.value]}); YAML would silently keep "
                         "only the last one: remove one of them"
                     )
-                    duplicates.append(ConfigProblem(child, message, line))
+                    duplicates.append(ConfigProblem(child or "(top level)", message, line))  # key ''
                     continue
                 first[key_node.value] = line
                 lines.setdefault(child, line)

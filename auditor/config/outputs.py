@@ -57,7 +57,10 @@ def _store_problem(url: str, exc: StoreUrlError) -> str:
     if problem is StoreUrlProblem.BAD_PATH:
         return bad_path(exc.detail)
     # HOST, NO_PATH
-    return "a SQLite URL is sqlite:/// (three slashes) then a file path, e.g. sqlite:///audit.db; " + _STORE_FORMS
+    return (
+        "a SQLite URL is sqlite:/// (three slashes) then a file path, e.g. sqlite:///audit.db; "
+        + _STORE_FORMS
+    )
 
 
 def output_dir(check: Checker, value: object, path: str) -> Path:

@@ -34,7 +34,9 @@ def control(check: Checker, top: dict[Any, Any]) -> ControlConfig:
     found = check.mapping(value, "control", CONTROL_KEYS, example)
     if found is None:
         return ControlConfig(resolvers=())
-    resolvers_ = resolvers(check, found, "control", "trusted public resolvers, e.g. resolvers: [1.1.1.1, 8.8.8.8]")
+    resolvers_ = resolvers(
+        check, found, "control", "trusted public resolvers, e.g. resolvers: [1.1.1.1, 8.8.8.8]"
+    )
     vantage_ = vantage(check, found.get("vantage"), "control.vantage")
     return ControlConfig(resolvers=resolvers_, vantage=vantage_ or VantageConfig())
 
@@ -63,7 +65,8 @@ def providers(check: Checker, top: dict[Any, Any]) -> tuple[ProviderConfig, ...]
         if ident in first_index:
             check.add(
                 f"{path}.id",
-                f"duplicate id {show(ident)} (also providers[{first_index[ident]}]); give each provider its own id",
+                f"duplicate id {show(ident)} (also providers[{first_index[ident]}]); "
+                "give each provider its own id",
             )
         else:
             first_index[ident] = index
@@ -75,13 +78,18 @@ def provider(check: Checker, value: object, path: str) -> ProviderConfig | None:
     found = check.mapping(value, path, PROVIDER_KEYS, example)
     if found is None:
         return None
-    raw_id = check.required(found, path, "id", "a short id of lowercase letters, digits, '_' or '-', e.g. viettel")
+    raw_id = check.required(
+        found, path, "id", "a short id of lowercase letters, digits, '_' or '-', e.g. viettel"
+    )
     ident = provider_id(check, raw_id, f"{path}.id") if raw_id is not MISSING else None
     raw_name = check.required(found, path, "name", 'the provider\'s name for reports, e.g. name: "Viettel"')
     name = check.text(raw_name, f"{path}.name", '"Viettel"') if raw_name is not MISSING else None
     number = asn(check, found["asn"], f"{path}.asn") if found.get("asn") is not None else None
     resolvers_ = resolvers(
-        check, found, path, "the provider's own resolvers, queried from its vantage, e.g. resolvers: [203.113.131.1]"
+        check,
+        found,
+        path,
+        "the provider's own resolvers, queried from its vantage, e.g. resolvers: [203.113.131.1]",
     )
     vantage_ = vantage(check, found.get("vantage"), f"{path}.vantage")
     fingerprints_ = fingerprints(check, found.get("fingerprints"), f"{path}.fingerprints")
@@ -95,12 +103,15 @@ def provider(check: Checker, value: object, path: str) -> ProviderConfig | None:
 def provider_id(check: Checker, value: object, path: str) -> str | None:
     if isinstance(value, str) and _PROVIDER_ID.fullmatch(value):
         return value
-    suggestion = re.sub(r"[^a-z0-9_-]+", "-", value.strip().lower()).strip("-") if isinstance(value, str) else ""
+    suggestion = (
+        re.sub(r"[^a-z0-9_-]+", "-", value.strip().lower()).strip("-") if isinstance(value, str) else ""
+    )
     example = show(suggestion) if suggestion else "viettel"
     got = f"; got {kind(value)}" if not isinstance(value, str) else ""
     check.add(
         path,
-        f"must be lowercase letters, digits, '_' or '-' (it names the provider in reports), e.g. {example}{got}",
+        "must be lowercase letters, digits, '_' or '-' (it names the provider in reports), "
+        f"e.g. {example}{got}",
     )
     return None
 

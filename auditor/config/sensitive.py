@@ -21,7 +21,9 @@ def sensitive(check: Checker, value: object, path: str, lists: tuple[Path, ...])
         if p is None:
             continue
         if p not in lists:
-            check.add(where, f"{p} is not one of `lists`; a sensitive list must also be audited: add it there")
+            check.add(
+                where, f"{p} is not one of `lists`; a sensitive list must also be audited: add it there"
+            )
         sensitive_lists.append(p)
     categories = []
     for where, item in check.items(found, path, "categories", "[XED]"):

@@ -69,11 +69,7 @@ def web_url(check: Checker, value: object, path: str) -> str | None:
     except ValueError as exc:
         check.add(path, f"{what} ({exc})")
         return None
-    if (
-        parts.scheme.lower() not in ("http", "https")
-        or not parts.hostname
-        or any(c.isspace() for c in url)
-    ):
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         check.add(path, f"{what}; got {show(url)}")
         return None
     return url

@@ -126,7 +126,9 @@ def proxy(check: Checker, value: object, path: str) -> str | None:
         problems.append("a port from 1 to 65535 (ssh -D 1080 listens on 1080)")
     if "@" in parts.netloc and (not parts.username or parts.password is None):
         problems.append("both user and password before '@' (user:pass@host:port), or no '@' at all")
-    elif len(unquote(parts.username or "").encode()) > 255 or len(unquote(parts.password or "").encode()) > 255:
+    elif (
+        len(unquote(parts.username or "").encode()) > 255 or len(unquote(parts.password or "").encode()) > 255
+    ):
         problems.append("a user and password of at most 255 bytes each (RFC 1929)")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         problems.append("nothing after host:port (no path, query or fragment)")
