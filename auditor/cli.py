@@ -349,7 +349,7 @@ def evidence_export(
     signing_key = load_private_key(key if key is not None else _configured_key(cfg))
     redact = redactor(cfg)  # before anything is written: a missing URL-hash key stops here
     with open_store(cfg.store) as store:
-        run_info = resolve_run(store, run_id, cfg.store)
+        run_info = resolve_run(store, run_id, str(cfg.store))
         result = export_evidence(store, run_info, output, signing_key, provider_ids=provider,
                                  verdict=verdict.value, redact=redact, force=force)
     sys.stdout.write(f"{result.records} evidence records of run {result.run_id} in {result.directory}, "

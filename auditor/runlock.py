@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.config.storeurl import StoreUrl
 from auditor.errors import AuditorError, ExitStatus
 
 
@@ -62,12 +63,12 @@ class RunLock:
         self.release()
 
 
-def lock_path_for(store_url: str) -> Path | None:
+def lock_path_for(store: StoreUrl) -> Path | None:
     """`<database>.lock` for a SQLite file store; None for an in-memory store (nothing to share)."""
-    prefix = "sqlite:///"
-    if not store_url.startswith(prefix) or store_url.endswith(":memory:"):
+    if store.scheme != "sqlite" or store.in_memory:
         return None
-    return Path(store_url[len(prefix):]).with_suffix(Path(store_url).suffix + ".lock")
+    database = Path(store.location)
+    return database.with_suffix(database.suffix + ".lock")
 
 
 def _read(fd: int) -> dict[str, str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import secrets
 import traceback
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from auditor.config import Config
+from auditor.config import Config, config_digest
 from auditor.confirm import VantageMonitor, confirm_blocked
 from auditor.errors import UsageError
 from auditor.health import check_control, check_provider, resolver_probe_name
@@ -93,10 +92,6 @@ def start_or_resume(
 
 def new_run_id(now: dt.datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
-
-
-def config_digest(config: Config) -> str:
-    return hashlib.sha256(repr(replace(config, source=None)).encode()).hexdigest()[:16]
 
 
 def audited_entries(config: Config, lists: ListSet) -> list[ListEntry]:

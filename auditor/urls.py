@@ -12,6 +12,9 @@ do (WHATWG URL) where it matters to us, without trying to be a full URL parser:
 - non-ASCII and unsafe characters in the path and query are percent-encoded, existing `%XX` kept as is.
 - a URL longer than MAX_URL_LENGTH characters is refused, and error messages quote at most a few dozen
   characters of it: a list row can be a 1 MB cell.
+
+`normalise_host` is the tool's one host normaliser: the config's hosts (proxy hosts, redirect hosts) go
+through it too, so that a host written in the config compares equal to the same host in a list or a URL.
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ def normalise_url(raw: str) -> NormalisedUrl:
         raise UrlError("user name or password in the URL is not supported")
 
     host_text, port_text = _split_host_port(authority)
-    host, is_ipv6 = _normalise_host(host_text)
+    host = normalise_host(host_text)
     port = _parse_port(port_text, DEFAULT_PORTS[scheme])
 
     path_query = path_query.split("#", 1)[0]
@@ -108,7 +111,7 @@ def normalise_url(raw: str) -> NormalisedUrl:
     path = _percent_encode(path or "/", _PATH_SAFE, _PLAIN_PATH)
     path_query = path + (question + _percent_encode(query, _QUERY_SAFE, _PLAIN_QUERY) if question else "")
 
-    host_in_url = f"[{host}]" if is_ipv6 else host
+    host_in_url = f"[{host}]" if ":" in host else host  # only an IPv6 address has a colon
     port_in_url = "" if port == DEFAULT_PORTS[scheme] else f":{port}"
     return NormalisedUrl(
         url=f"{scheme}://{host_in_url}{port_in_url}{path_query}",
@@ -154,22 +157,35 @@ def _parse_port(port_text: str | None, default: int) -> int:
     return port
 
 
-def _normalise_host(host_text: str) -> tuple[str, bool]:
-    """The ASCII host and whether it is an IPv6 literal."""
-    if host_text.startswith("["):
-        address = host_text[1:-1]
-        if "%" in address:
-            raise UrlError("IPv6 zone identifiers (%...) are not supported")
-        try:
-            return ipaddress.IPv6Address(address).compressed, True
-        except ValueError as exc:
-            raise UrlError(f"bad IPv6 address '{_clip(address)}': {_clip(str(exc), 160)}") from None
-    host_text = host_text.removesuffix(".")  # the DNS root: "example.com." is "example.com"
+def normalise_host(text: str) -> str:
+    """The one spelling of a host, for every place that compares hosts: list URLs, config, fingerprints.
+
+    `text` is the host alone (no port, no surrounding spaces). A name becomes lower-case ASCII, IDNA-encoded
+    with UTS 46 (IDNA 2008), one trailing dot (the DNS root) dropped; its labels are 1-63 letters, digits,
+    '-' or '_'. A name whose last label is a number is an IPv4 address, as in browsers. An IPv6 address,
+    in brackets or not, is compressed. Raises UrlError saying what is wrong.
+    """
+    if text.startswith("["):
+        if not text.endswith("]"):
+            raise UrlError("IPv6 address is missing its closing ']'")
+        return _normalise_ipv6(text[1:-1])
+    if ":" in text:  # no name has a colon: a bare IPv6 address, e.g. urlsplit().hostname
+        return _normalise_ipv6(text)
+    host_text = text.removesuffix(".")  # the DNS root: "example.com." is "example.com"
     if not host_text:
         raise UrlError("no host in URL")
     if len(host_text) > _MAX_HOST_TEXT:
         raise UrlError(f"host name is too long ({len(host_text)} characters, at most 253)")
-    return _normalise_domain(host_text), False
+    return _normalise_domain(host_text)
+
+
+def _normalise_ipv6(address: str) -> str:
+    if "%" in address:
+        raise UrlError("IPv6 zone identifiers (%...) are not supported")
+    try:
+        return ipaddress.IPv6Address(address).compressed
+    except ValueError as exc:
+        raise UrlError(f"bad IPv6 address '{_clip(address)}': {_clip(str(exc), 160)}") from None
 
 
 @functools.lru_cache(maxsize=65536)  # lists repeat hosts a lot, and IDNA is the slow part of a row

@@ -33,6 +33,7 @@ from auditor.config import (
     default_store_url,
     load_config,
     parse_config,
+    parse_store_url,
 )
 from auditor.errors import ConfigError, ConfigProblem, ExitStatus
 
@@ -165,7 +166,7 @@ def test_full_config_round_trips_into_dataclasses(tmp_path: Path) -> None:
         ),
         lists=(tmp_path / "blocklists" / "mic.csv", tmp_path / "list.csv"),
         canaries=("https://chinhphu.vn/", "http://gialai.gov.vn/"),
-        store=f"sqlite:///{tmp_path / 'data' / 'audit.db'}",
+        store=parse_store_url(f"sqlite:///{tmp_path / 'data' / 'audit.db'}"),
         output_dir=tmp_path / "out",
         fingerprints=FingerprintConfig(
             dns_ips=("103.192.236.94", "2001:db8::1"),
@@ -196,8 +197,8 @@ def test_full_config_round_trips_into_dataclasses(tmp_path: Path) -> None:
 
 def test_minimal_config_takes_the_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
-    assert config.store == default_store_url()
-    assert config.store.startswith("sqlite:///") and Path(config.store[len("sqlite:///") :]).is_absolute()
+    assert config.store.url == default_store_url()
+    assert config.store.scheme == "sqlite" and Path(config.store.location).is_absolute()
     assert config.output_dir == tmp_path / "reports"
     assert config.timeouts == Timeouts()
     assert config.concurrency == 100
@@ -223,7 +224,7 @@ def test_null_optional_keys_take_their_defaults(tmp_path: Path) -> None:
     )
     assert config.timeouts == Timeouts()
     assert config.concurrency == 100
-    assert config.store == default_store_url()
+    assert config.store.url == default_store_url()
 
 
 def test_parse_config_accepts_python_data_without_lines(tmp_path: Path) -> None:
@@ -586,7 +587,7 @@ def test_relative_paths_are_resolved_against_the_config_directory(
     )
     config = load_config(Path(path))
     assert config.lists == (conf_dir / "lists" / "mic.csv", conf_dir / "list.csv")
-    assert config.store == f"sqlite:///{conf_dir / 'state' / 'audit.db'}"
+    assert config.store.url == f"sqlite:///{conf_dir / 'state' / 'audit.db'}"
     assert config.output_dir == tmp_path / "var" / "reports"
     assert config.fingerprints.files == (conf_dir / "fp.csv",)
     assert config.extra_ca_file == conf_dir / "ca.pem"
@@ -620,7 +621,7 @@ def test_missing_list_message_names_the_resolved_path(
 )
 def test_store_urls(tmp_path: Path, store: str, expected: str | None) -> None:
     config = load_config(write(tmp_path, MINIMAL + f"store: {store}\n"))
-    assert config.store == (expected.format(dir=tmp_path) if expected else default_store_url())
+    assert config.store.url == (expected.format(dir=tmp_path) if expected else default_store_url())
 
 
 def test_default_store_is_in_the_user_data_dir() -> None:
@@ -633,6 +634,13 @@ def test_duplicate_yaml_keys_are_reported(tmp_path: Path) -> None:
     problem = only(problems_of(tmp_path, MINIMAL + "province: Kon Tum\n"), "province")
     assert problem.line == 10
     assert problem.message.startswith("duplicate key (first at line 1)")
+
+
+def test_a_duplicate_empty_key_at_the_top_has_a_path(tmp_path: Path) -> None:
+    """Found by tests/test_bad_input.py: `{"", ""}` gave a problem whose path was empty."""
+    problems = problems_of(tmp_path, '{"", ""}\n')
+    assert all(p.path for p in problems)
+    assert [p.line for p in problems if p.message.startswith("duplicate key") and p.path == "(top level)"] == [1]
 
 
 def test_yaml_anchors_and_merge_keys_work(tmp_path: Path) -> None:

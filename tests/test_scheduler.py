@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from auditor.audit import audit
-from auditor.config import Config, ControlConfig, ProviderConfig, ResolverAddress
+from auditor.config import Config, ControlConfig, ProviderConfig, ResolverAddress, parse_store_url
 from auditor.lists import ListSet
 from auditor.measure import Vantage
 from auditor.models import ListEntry, MeasurementRecord, ProviderHealth, Verdict
@@ -40,7 +40,7 @@ def entries(n: int) -> tuple[ListEntry, ...]:
 def config(tmp_path: Path, **overrides: Any) -> Config:
     providers = tuple(ProviderConfig(p, f"Provider {p.upper()}", (ResolverAddress(RESOLVERS[p]),)) for p in ("a", "b"))
     cfg = Config(province="Test", providers=providers, control=ControlConfig((ResolverAddress(RESOLVERS["control"]),)),
-                 store=f"sqlite:///{tmp_path / 'audit.db'}", concurrency=4, loopback_only=True,
+                 store=parse_store_url(f"sqlite:///{tmp_path / 'audit.db'}"), concurrency=4, loopback_only=True,
                  allow_private_destinations=True)
     return replace(cfg, **overrides)
 

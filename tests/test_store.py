@@ -557,3 +557,19 @@ def test_many_rows_with_a_busy_flusher(db: Path) -> None:
             if n % 500 == 0:
                 time.sleep(0.01)
     assert count_rows(db) == 2000
+
+
+def test_every_store_url_scheme_has_an_opener() -> None:
+    from auditor.config.storeurl import SCHEMES
+    from auditor.store import _OPENERS
+
+    assert set(SCHEMES) == set(_OPENERS)
+
+
+def test_open_store_takes_the_configs_store_url(tmp_path: Path) -> None:
+    from auditor.config import parse_store_url
+
+    url = parse_store_url("sqlite:///nested/audit.db", tmp_path)
+    with open_store(url) as store:
+        store.begin_run(run_info())
+    assert (tmp_path / "nested" / "audit.db").is_file()

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from auditor.cli import app
+from auditor.config import parse_store_url
 from auditor.errors import ExitStatus
 from auditor.lab import scenario
 from auditor.runlock import RunLock, lock_path_for
@@ -78,7 +79,7 @@ EXPECTED_PAIRS = len(scenario.PROVIDERS) * len(scenario.listed_urls())
 
 def test_second_run_on_the_same_store_is_refused(lab_run, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
-    lock_path = lock_path_for(f"sqlite:///{tmp_path / 'audit.db'}")
+    lock_path = lock_path_for(parse_store_url(f"sqlite:///{tmp_path / 'audit.db'}"))
     with RunLock(lock_path).acquire({"note": "a running audit"}):
         result = runner.invoke(app, ["run", "-c", str(config), "--quiet"])
     assert result.exit_code == ExitStatus.LOCKED
@@ -87,7 +88,7 @@ def test_second_run_on_the_same_store_is_refused(lab_run, tmp_path: Path) -> Non
 
 def test_stale_lock_of_a_killed_run_is_taken_over(lab_run, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
-    lock_path = lock_path_for(f"sqlite:///{tmp_path / 'audit.db'}")
+    lock_path = lock_path_for(parse_store_url(f"sqlite:///{tmp_path / 'audit.db'}"))
     lock_path.write_text(json.dumps({"pid": "999999", "started": "2026-11-26T01:30:00Z"}))
     log = tmp_path / "run.log"
     result = runner.invoke(app, ["run", "-c", str(config), "--provider", "viettel", "--log-file", str(log)])

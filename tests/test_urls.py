@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.urls import MAX_URL_LENGTH, NormalisedUrl, UrlError, display_host, normalise_url
+from auditor.urls import MAX_URL_LENGTH, NormalisedUrl, UrlError, display_host, normalise_host, normalise_url
 
 CITIZENLAB = Path("/work/shared/data/citizenlab")
 
@@ -217,3 +217,40 @@ def test_any_text_gives_a_normalised_url_or_a_url_error(raw: str) -> None:
     else:
         assert normalised.url.isascii() and normalised.url.startswith(("http://", "https://"))
         assert normalise_url(normalised.url) == normalised
+
+
+# ---------------------------------------------------------------------------------------------------------
+# normalise_host: the one host normaliser (lists, config, fingerprints)
+
+
+@pytest.mark.parametrize(
+    ("text", "host"),
+    [
+        ("Warning.Example.VN.", "warning.example.vn"),
+        ("cảnhbáo.vn", "xn--cnhbo-0qa6344c.vn"),
+        ("CẢNHBÁO.VN", "xn--cnhbo-0qa6344c.vn"),
+        ("some_blog.blogspot.com", "some_blog.blogspot.com"),
+        ("10.0.0.2", "10.0.0.2"),
+        ("[2001:DB8::0:1]", "2001:db8::1"),
+        ("2001:DB8::0:1", "2001:db8::1"),  # bare, as urlsplit().hostname gives it
+        ("::1", "::1"),
+    ],
+)
+def test_normalise_host(text: str, host: str) -> None:
+    assert normalise_host(text) == host
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", ".", "http://warn.vn/", "warn.vn/x", "bad_host!", "300.1.1.1", "-x.vn", "a..vn", "[::1", "[fe80::1%eth0]",
+     "xn--zz.vn", "a" * 64 + ".vn"],
+)  # fmt: skip
+def test_normalise_host_rejects(text: str) -> None:
+    with pytest.raises(UrlError):
+        normalise_host(text)
+
+
+@pytest.mark.parametrize("host", ["Example.COM", "cảnhbáo.vn", "1.2.3.4", "[2001:db8::1]", "trẻem-việt.vn."])
+def test_a_url_host_is_the_normalised_host(host: str) -> None:
+    """A host in the config compares equal to the same host in a list URL."""
+    assert normalise_url(f"http://{host}/").host == normalise_host(host)
