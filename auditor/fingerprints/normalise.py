@@ -11,7 +11,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-import idna
+from auditor import urls
 
 _DOTTED_QUAD = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
@@ -45,26 +45,16 @@ def is_ip(text: str) -> bool:
     return True
 
 
-# The package's only host normaliser. Issue 8 (item 4) asks for ONE host normaliser shared by lists,
-# fingerprints and config: this is to become auditor.urls' shared one (being written there in parallel),
-# and then this function is replaced by an import of it. Until then nothing else in the package normalises
-# a host; import it from here.
 def normalise_host(host: str) -> str:
-    """A host name as compared for redirects: lower-case, no trailing dot, IDNA A-labels (UTS 46);
-    an IP literal in canonical form. Raises ValueError if a non-ASCII name is not valid IDNA."""
+    """A host name as compared for redirects: the tool's one spelling of a name (auditor.urls.normalise_host:
+    lower case, IDNA A-labels, one trailing dot dropped), and an IP literal in the canonical form OONI's
+    rows are compared in (dotted quads with leading zeros, v4-mapped v6). Raises ValueError (UrlError) for
+    what is not a host."""
     text = host.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    text = text.rstrip(".")
-    if is_ip(text) or _DOTTED_QUAD.fullmatch(text):
-        return normalise_address(text)
-    if text.isascii():
-        # Plain ASCII needs no IDNA (and IDNA would refuse legal DNS names such as ones with "_").
-        return text.lower()
-    try:
-        return idna.encode(text, uts46=True, transitional=False).decode("ascii").lower()
-    except idna.IDNAError as exc:
-        raise ValueError(f"{host!r} is not a valid internationalised host name: {exc}") from exc
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if is_ip(bare) or _DOTTED_QUAD.fullmatch(bare.rstrip(".")):
+        return normalise_address(bare.rstrip("."))
+    return urls.normalise_host(text)
 
 
 def location_host(location: str) -> str:
