@@ -284,14 +284,15 @@ def lists_validate(files: Annotated[list[Path], typer.Argument(help="List files 
 
 
 KeyOption = Annotated[Path | None, typer.Option("--key", help="The private signing key (PEM, from "
-                                                "`auditor evidence keygen`).")]
+                                                "`auditor evidence keygen`; default: evidence.signing_key).")]
 
 
 def _configured_key(cfg: Config) -> Path:
-    """The signing key the config names, when no --key is given."""
-    # The config has no `evidence` section yet (issue 9): until it has, --key is required.
-    raise UsageError(f"no signing key: pass --key KEYFILE (the config {cfg.source} names none); "
-                     "`auditor evidence keygen -o KEYFILE` makes one")
+    """The signing key the config names (evidence.signing_key), when no --key is given."""
+    if cfg.evidence.signing_key is None:
+        raise UsageError(f"no signing key: pass --key KEYFILE or set evidence.signing_key in {cfg.source}; "
+                         "`auditor evidence keygen -o KEYFILE` makes one")
+    return cfg.evidence.signing_key
 
 
 class EvidenceVerdict(str, enum.Enum):

@@ -126,7 +126,8 @@ def _vantage(
     resolvers: Sequence[ResolverAddress],
     fps: FingerprintSet,
 ) -> Vantage:
-    dialer = make_dialer(vcfg.kind, vcfg.value, loopback_only=config.loopback_only)
+    dialer = make_dialer(vcfg.kind, vcfg.value, loopback_only=config.loopback_only,
+                         simulated=config.simulated_internet)
     probe = base.ProbeContext(dialer=dialer, timeouts=config.timeouts, ssl_context=ssl_context,
                               dns_channels=TcpChannels())
     return Vantage(vantage_id, probe, tuple((r.ip, r.port) for r in resolvers), matcher=page_matcher(fps),

@@ -223,7 +223,7 @@ class BulkLab(Lab):
             "timeouts": self.timeouts,
             "concurrency": self.concurrency,
             "tls": {"extra_ca_file": str(self.ca_path)},
-            "network": {"loopback_only": True},
+            "network": {"loopback_only": True, "simulated_internet": ["45.77.0.0/16", "45.78.0.0/16"]},
         }
         if not self.politeness:
             # the bench measures the engine: politeness limits (100 queries/s per resolver by default) are a

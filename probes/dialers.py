@@ -111,6 +111,10 @@ class Socks5Dialer:
 
     url: str
     loopback_only: bool = False
+    # with loopback_only: address ranges of a simulated Internet behind this (loopback) proxy, which maps
+    # them to loopback listeners (the lab); any other non-loopback destination is refused before the proxy
+    # sees it, since a real `ssh -D` would connect to it
+    simulated: tuple[str, ...] = ()
     kind: str = "proxy"
 
     def __post_init__(self) -> None:
@@ -120,14 +124,26 @@ class Socks5Dialer:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self._proxy_is_loopback = is_loopback(self.proxy_host)  # once, not per dial
+        self._simulated = tuple(ipaddress.ip_network(r) for r in self.simulated)
+
+    def _refused(self, ip: str) -> str:
+        """Why the loopback-only interlock refuses this dial ("" when it allows it)."""
+        if not self._proxy_is_loopback:
+            return f"loopback-only: refusing to use proxy {self.describe()}"
+        if is_loopback(ip):
+            return ""
+        address = ipaddress.ip_address(ip)
+        if any(address in net for net in self._simulated):
+            return ""
+        return f"loopback-only: refusing to send {ip} through proxy {self.describe()} (not loopback)"
 
     def describe(self) -> str:
         host = f"[{self.proxy_host}]" if ":" in self.proxy_host else self.proxy_host
         return f"socks5 {host}:{self.proxy_port}"  # never the password
 
     async def connect(self, ip: str, port: int, timeout: float) -> socket.socket:
-        if self.loopback_only and not self._proxy_is_loopback:
-            raise DialError(Failure.NOT_DIALED, f"loopback-only: refusing to use proxy {self.describe()}")
+        if self.loopback_only and (refused := self._refused(ip)):
+            raise DialError(Failure.NOT_DIALED, refused)
         proxy = Proxy(
             proxy_type=ProxyType.SOCKS5,
             host=self.proxy_host,
@@ -227,9 +243,11 @@ def _socks_error(exc: ProxyError, text: str) -> DialError:
     return DialError(Failure.VANTAGE_UNAVAILABLE, text)
 
 
-def make_dialer(kind: str, value: str = "", *, loopback_only: bool = False) -> Dialer:
+def make_dialer(
+    kind: str, value: str = "", *, loopback_only: bool = False, simulated: tuple[str, ...] = ()
+) -> Dialer:
     if kind == "proxy":
-        return Socks5Dialer(value, loopback_only=loopback_only)
+        return Socks5Dialer(value, loopback_only=loopback_only, simulated=simulated)
     if kind == "source_address":
         return SocketDialer("source_address", source_address=value, loopback_only=loopback_only)
     if kind == "interface":

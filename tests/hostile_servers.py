@@ -510,7 +510,7 @@ class HostileWorld:
             "concurrency": 40,
             "tls": {"extra_ca_file": str(self.ca_path)},
             "grace_hours": 0,
-            "network": {"loopback_only": True},
+            "network": {"loopback_only": True, "simulated_internet": ["45.77.0.0/16"]},
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         return self.config_path

@@ -854,3 +854,20 @@ def test_sensitive_list_must_be_audited(tmp_path: Path) -> None:
     (tmp_path / "secret.csv").write_text("url\nhttp://a.example/\n", encoding="utf-8")
     problems = problems_of(tmp_path, MINIMAL + "sensitive: {lists: [secret.csv]}\n")
     assert any(p.path == "sensitive.lists[0]" and "add it there" in p.message for p in problems)
+
+
+def test_evidence_signing_key_and_simulated_internet(tmp_path: Path) -> None:
+    key = tmp_path / "evidence.pem"
+    key.write_text("not checked here", encoding="utf-8")
+    good = MINIMAL + f"evidence: {{signing_key: {key}}}\nnetwork: {{loopback_only: true, simulated_internet: [45.76.0.0/16]}}\n"
+    cfg = load_config(write(tmp_path, good))
+    assert cfg.evidence.signing_key == key and cfg.simulated_internet == ("45.76.0.0/16",)
+    missing = only(problems_of(tmp_path, MINIMAL + f"evidence: {{signing_key: {tmp_path / 'nope.pem'}}}\n"),
+                   "evidence.signing_key")
+    assert "signing key not found" in missing.message and "auditor evidence keygen -o" in missing.message
+    alone = only(problems_of(tmp_path, MINIMAL + "network: {simulated_internet: [45.76.0.0/16]}\n"),
+                 "network.simulated_internet")
+    assert "only with loopback_only: true" in alone.message
+    bad = only(problems_of(tmp_path, MINIMAL + "network: {loopback_only: true, simulated_internet: [nowhere]}\n"),
+               "network.simulated_internet[0]")
+    assert "is not an address range" in bad.message

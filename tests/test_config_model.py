@@ -22,6 +22,7 @@ from auditor.config import (
     TOP_KEYS,
     Config,
     ControlConfig,
+    EvidenceConfig,
     FingerprintConfig,
     LimitsConfig,
     ProviderConfig,
@@ -65,7 +66,7 @@ def test_every_config_field_is_a_yaml_key_where_the_mapping_says() -> None:
         | {f"network.{k}" for k in NETWORK_KEYS}
     )
     assert written == {CONFIG_YAML_PATHS.get(f.name, f.name) for f in fields(Config)} - {None}
-    assert TLS_KEYS == ("extra_ca_file",) and NETWORK_KEYS == ("loopback_only", "allow_private_destinations")
+    assert TLS_KEYS == ("extra_ca_file",) and NETWORK_KEYS == ("loopback_only", "allow_private_destinations", "simulated_internet")
 
 
 def test_a_new_field_on_a_section_becomes_an_allowed_key() -> None:
@@ -202,6 +203,8 @@ B = Config(
     sensitive=SensitiveConfig(hash_urls=True),
     must_block=(),
     must_allow=("http://other.test/",),
+    evidence=EvidenceConfig(signing_key=Path("/etc/auditor/evidence.pem")),
+    simulated_internet=("45.76.0.0/16",),
     source=Path("/elsewhere/config.yaml"),
 )
 DIGESTED = [f.name for f in fields(Config) if f.compare]

@@ -221,7 +221,8 @@ def test_socks5_connects_through_the_middlebox() -> None:
     async def main() -> bytes:
         async with TcpServer(echo_once) as web:
             async with running(Middlebox({(LAB_WEB, 80): (LOOPBACK, web.port)})) as box:
-                dialer = make_dialer("proxy", f"socks5://127.0.0.1:{box.port}", loopback_only=True)
+                dialer = make_dialer("proxy", f"socks5://127.0.0.1:{box.port}", loopback_only=True,
+                                     simulated=("45.76.0.0/16",))
                 assert dialer.udp_socket(LAB_WEB) is None  # no UDP through SOCKS
                 sock = await dialer.connect(LAB_WEB, 80, 1.0)
                 return await roundtrip(sock)
@@ -433,3 +434,29 @@ def test_socks5_error_text_never_shows_the_password() -> None:
 )
 def test_os_error_failure(exc: BaseException, failure: base.Failure) -> None:
     assert os_error_failure(exc) is failure
+
+
+def test_loopback_only_refuses_a_public_destination_through_a_loopback_proxy() -> None:
+    """A loopback `ssh -D` would connect to whatever it is sent: the interlock refuses the destination
+    before the proxy sees it, except in a declared simulated Internet (the lab's middleboxes)."""
+    async def go() -> tuple[str, str]:
+        reached = 0
+
+        async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal reached
+            reached += 1
+            await read_until_eof(reader, writer)  # never a SOCKS reply
+
+        async with running(TcpServer(count)) as server:
+            dialer = Socks5Dialer(f"socks5://{LOOPBACK}:{server.port}", loopback_only=True,
+                                  simulated=("45.76.0.0/16",))
+            with pytest.raises(DialError) as refused:
+                await dialer.connect("8.8.8.8", 443, 0.5)
+            assert reached == 0  # refused before the proxy saw it
+            with pytest.raises(DialError) as simulated:
+                await dialer.connect("45.76.0.1", 443, 0.3)  # allowed: reaches the proxy, which never answers
+            return refused.value.failure, simulated.value.failure
+
+    refused, simulated = asyncio.run(go())
+    assert refused == base.Failure.NOT_DIALED
+    assert simulated == base.Failure.GENERIC_TIMEOUT

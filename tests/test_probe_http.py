@@ -417,7 +417,7 @@ def test_http_policies_through_the_middlebox() -> None:
                 http={"blocked.vn": "block", "reset.vn": "reset"}, pages={"block": (LOOPBACK, blocker.port)}
             )
             async with running(Middlebox({(LAB_WEB, 80): (LOOPBACK, web.port)}, policy)) as box:
-                dialer = Socks5Dialer(f"socks5://127.0.0.1:{box.port}", loopback_only=True)
+                dialer = Socks5Dialer(f"socks5://127.0.0.1:{box.port}", loopback_only=True, simulated=("0.0.0.0/0",))
                 out = {}
                 for host in ("tintuc.vn", "blocked.vn", "reset.vn"):
                     sock = await dialer.connect(LAB_WEB, 80, 1.0)

@@ -209,7 +209,8 @@ def test_sni_policies_through_the_middlebox(pki: Pki) -> None:
                 pages={"intercept": (LOOPBACK, interceptor.port)},
             )
             async with running(Middlebox({(LAB_WEB, 443): (LOOPBACK, web.port)}, policy)) as box:
-                ctx = ctx_for(pki, dialer=Socks5Dialer(f"socks5://127.0.0.1:{box.port}", loopback_only=True))
+                ctx = ctx_for(pki, dialer=Socks5Dialer(f"socks5://127.0.0.1:{box.port}", loopback_only=True,
+                                                             simulated=("0.0.0.0/0",)))
                 return {
                     "ok": await probe(ctx, 443, NAME, LAB_WEB),
                     "reset": await probe(ctx, 443, "blocked.vn", LAB_WEB),

@@ -42,6 +42,7 @@ from auditor.config.load import load_config, parse_config
 from auditor.config.model import (
     Config,
     ControlConfig,
+    EvidenceConfig,
     FingerprintConfig,
     LimitsConfig,
     ProviderConfig,
@@ -87,6 +88,7 @@ __all__ = [
     "ProviderConfig",
     "ResolverAddress",
     "SensitiveConfig",
+    "EvidenceConfig",
     "StoreUrl",
     "StoreUrlError",
     "StoreUrlProblem",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from auditor.config import outputs, providers, settings, urllists
 from auditor.config.checks import EXAMPLE_FILE, MISSING, Checker
+from auditor.config.evidence import evidence
 from auditor.config.fingerprints import fingerprints
 from auditor.config.keys import TOP_KEYS
 from auditor.config.model import Config
@@ -31,6 +32,8 @@ def config(check: Checker, data: object) -> Config | None:
     grace_hours = settings.grace_hours(check, top.get("grace_hours"), "grace_hours")
     timezone = settings.timezone(check, top.get("timezone"), "timezone")
     network = settings.network(check, top.get("network"), "network")
+    simulated_internet = settings.simulated_internet(check, top.get("network"), "network")
+    evidence_ = evidence(check, top.get("evidence"), "evidence")
     sensitive_ = sensitive(check, top.get("sensitive"), "sensitive", lists)
     limits = settings.limits(check, top.get("limits"), "limits")
     must_block = urllists.url_list(check, top, "must_block")
@@ -58,4 +61,6 @@ def config(check: Checker, data: object) -> Config | None:
         sensitive=sensitive_,
         must_block=must_block,
         must_allow=must_allow,
+        evidence=evidence_,
+        simulated_internet=simulated_internet,
     )

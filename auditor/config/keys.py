@@ -14,6 +14,7 @@ from typing import Any, get_args
 from auditor.config.model import (
     Config,
     ControlConfig,
+    EvidenceConfig,
     FingerprintConfig,
     LimitsConfig,
     ProviderConfig,
@@ -27,6 +28,7 @@ CONFIG_YAML_PATHS: Mapping[str, str | None] = {
     "extra_ca_file": "tls.extra_ca_file",
     "loopback_only": "network.loopback_only",
     "allow_private_destinations": "network.allow_private_destinations",
+    "simulated_internet": "network.simulated_internet",
     "source": None,  # the file the config came from
 }
 
@@ -58,5 +60,6 @@ FINGERPRINT_KEYS = section_keys(FingerprintConfig)
 TIMEOUT_KEYS = section_keys(Timeouts)
 LIMITS_KEYS = section_keys(LimitsConfig)
 SENSITIVE_KEYS = section_keys(SensitiveConfig)
+EVIDENCE_KEYS = section_keys(EvidenceConfig)
 # A vantage is written as its kind, {proxy: URL}; the kind "direct" is written as {}.
 VANTAGE_KEYS: tuple[str, ...] = tuple(kind for kind in get_args(VantageKind) if kind != "direct")

@@ -80,6 +80,13 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class EvidenceConfig:
+    """`evidence`: signed evidence records for a dispute (auditor/evidence)."""
+
+    signing_key: Path | None = None  # the Ed25519 private key (`auditor evidence keygen -o PATH`)
+
+
+@dataclass(frozen=True)
 class SensitiveConfig:
     """Entries whose content must never be read, and whose URLs outputs may hide behind a keyed hash."""
 
@@ -118,6 +125,10 @@ class Config:
     sensitive: SensitiveConfig = SensitiveConfig()
     must_block: tuple[str, ...] = ()  # benign test URLs seeded into the lists: a provider must block them
     must_allow: tuple[str, ...] = ()  # URLs that must stay reachable: any blocked is over-blocking
+    evidence: EvidenceConfig = EvidenceConfig()
+    # network.simulated_internet: address ranges of a simulated Internet that a SOCKS proxy on loopback maps
+    # to loopback listeners (the lab); with loopback_only they may be sent to such a proxy, and only there
+    simulated_internet: tuple[str, ...] = ()
     source: Path | None = field(default=None, compare=False)  # the file it came from
 
     def provider(self, provider_id: str) -> ProviderConfig | None:

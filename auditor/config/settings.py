@@ -7,6 +7,7 @@ rest of the document is still checked.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import ssl
 import zoneinfo
@@ -105,17 +106,36 @@ def timezone(check: Checker, value: object, path: str) -> str:
 
 
 def network(check: Checker, value: object, path: str) -> dict[str, bool]:
-    """The Config fields that the network section fills (loopback_only, ...), by field name."""
-    flags = {name: False for name in NETWORK_FIELDS.values()}
+    """The Config flags that the network section fills (loopback_only, ...), by field name."""
+    flags = {name: False for name in NETWORK_FIELDS.values() if name != "simulated_internet"}
     if value is None:
         return flags
     found = check.mapping(value, path, NETWORK_KEYS, "{loopback_only: false}")
     if found is None:
         return flags
     for key, name in NETWORK_FIELDS.items():
-        if found.get(key) is not None:
+        if name in flags and found.get(key) is not None:
             flags[name] = check.boolean(found[key], f"{path}.{key}") or False
     return flags
+
+
+def simulated_internet(check: Checker, value: object, path: str) -> tuple[str, ...]:
+    """network.simulated_internet: CIDR ranges, only with loopback_only (the lab writes them)."""
+    if not isinstance(value, dict) or value.get("simulated_internet") is None:
+        return ()
+    where = f"{path}.simulated_internet"
+    ranges: list[str] = []
+    for item_path, item in check.items(value, path, "simulated_internet", '["45.76.0.0/16"]'):
+        text = check.text(item, item_path, "45.76.0.0/16")
+        if text is None:
+            continue
+        try:
+            ranges.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+        except ValueError:
+            check.add(item_path, f"{show(text)} is not an address range; write one like 45.76.0.0/16")
+    if ranges and value.get("loopback_only") is not True:
+        check.add(where, "only with loopback_only: true (a simulated Internet lives behind a proxy on loopback)")
+    return tuple(ranges)
 
 
 def limits(check: Checker, value: object, path: str) -> LimitsConfig:

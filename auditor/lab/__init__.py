@@ -232,7 +232,7 @@ class Lab:
             "grace_hours": 24,
             **({"must_block": [scenario.MUST_BLOCK_URL], "must_allow": [scenario.MUST_ALLOW_URL]}
                if self.night == 2 else {}),
-            "network": {"loopback_only": True},
+            "network": {"loopback_only": True, "simulated_internet": ["45.76.0.0/16", "125.212.224.108/32"]},
         }
         header = "# Written by `auditor lab`: the simulated province on loopback. Every address below that is\n" \
                  "# not 127.0.0.1 is reached only through the lab's SOCKS middleboxes on 127.0.0.1.\n"
