@@ -230,6 +230,33 @@ def report(
     return ExitStatus.OK
 
 
+class RejudgeFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+@_boundary
+def rejudge(
+    run_id: Annotated[str, typer.Option("--run", help="Run id, or 'latest'.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    store_as_new: Annotated[bool, typer.Option("--store-as-new", help="Store the outcome as a new run linked to "
+                                               "this one (which is never modified).")] = False,
+    fmt: Annotated[RejudgeFormat, typer.Option("--format", help="table (text) or json.")] = RejudgeFormat.table,
+) -> int:
+    """Judge a stored run again with today's rules and fingerprints, and show what changed."""
+    import json
+
+    from auditor.rejudge import rejudge_run, render_text, to_json
+
+    result = rejudge_run(load_config(config), run_id, store_as_new=store_as_new)
+    if fmt is RejudgeFormat.json:
+        sys.stdout.write(json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_text(result))
+    return ExitStatus.OK
+
+
 @app.command()
 @_boundary
 def history(

@@ -84,6 +84,9 @@ class RunInfo:
     status: str = "running"  # running | complete | partial
     finished_at: dt.datetime | None = None
     config_digest: str = ""  # sha256 of the effective config, to tell runs of different set-ups apart
+    # the run whose stored observations these judgements re-judged (`auditor rejudge --store-as-new`);
+    # "" for a run that measured
+    rejudged_from: str = ""
 
 
 @dataclass(frozen=True)

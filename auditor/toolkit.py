@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from auditor.config import Config, ResolverAddress, VantageConfig
+from auditor.config import Config, ProviderConfig, ResolverAddress, VantageConfig
 from auditor.fingerprints import FingerprintSet
 from auditor.limits import KeyedLimits
 from auditor.measure import Vantage, measure_url
@@ -69,13 +69,23 @@ class Toolkit:
 
     def dns_fingerprint(self, vantage_id: str) -> Callable[[str], str | None]:
         """The block-page fingerprint id of a DNS answer at this vantage, or None."""
-        fps = self.provider_fingerprints.get(vantage_id, self.fingerprints)
+        return dns_fingerprint_lookup(self.provider_fingerprints.get(vantage_id, self.fingerprints))
 
-        def lookup(ip: str) -> str | None:
-            fp = fps.match_dns_ip(ip)
-            return fp.id if fp else None
 
-        return lookup
+def provider_fingerprint_set(fps: FingerprintSet, provider: ProviderConfig) -> FingerprintSet:
+    """A provider's fingerprints: the global set `fps`, then the provider's own additions (auditor.rejudge
+    builds the same set to judge a stored run again)."""
+    return fps.merged(FingerprintSet.build(provider.fingerprints, builtin=False, id_prefix=f"provider.{provider.id}"))
+
+
+def dns_fingerprint_lookup(fps: FingerprintSet) -> Callable[[str], str | None]:
+    """What `auditor.verdict.judge` asks of a DNS answer: the id of its block-page fingerprint, or None."""
+
+    def lookup(ip: str) -> str | None:
+        fp = fps.match_dns_ip(ip)
+        return fp.id if fp else None
+
+    return lookup
 
 
 def make_ssl_context(config: Config) -> ssl.SSLContext:
@@ -112,7 +122,7 @@ def build_toolkit(config: Config, provider_ids: Iterable[str] = (), probes: Prob
     for p in config.providers:
         if wanted and p.id not in wanted:
             continue
-        pf = fps.merged(FingerprintSet.build(p.fingerprints, builtin=False, id_prefix=f"provider.{p.id}"))
+        pf = provider_fingerprint_set(fps, p)
         kit.provider_fingerprints[p.id] = pf
         kit.providers[p.id] = _vantage(config, ssl_context, p.id, p.vantage, p.resolvers, pf)
     return kit

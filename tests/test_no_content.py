@@ -173,6 +173,8 @@ def test_nor_the_cli_logs_reports_and_the_analysts_view(world: HostileWorld, pag
         ["evidence", "export", "-c", str(config), "--run", "latest", "--key", str(reports / "evidence.pem"),
          "-o", str(reports / "evidence")],
         ["evidence", "verify", str(reports / "evidence"), "--public-key", str(reports / "evidence.pem.pub")],
+        # judged again and stored as a new run: the same observations, copied, and still no body
+        ["rejudge", "-c", str(config), "--run", "latest", "--store-as-new", "--format", "json"],
     ]
     printed = []
     for args in runs:

@@ -90,6 +90,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "details": ("Details", "Chi tiết"),
     "shown_of": ("first {shown} of {total} shown", "hiển thị {shown} trên tổng {total}"),
     "not_measured_note": ("{provider} not measured: {reason}", "{provider} không đo được: {reason}"),
+    "rejudged_note": ("Re-judged from run {run_id}: today's rules on that run's stored observations",
+                      "Đánh giá lại từ lượt {run_id}: quy tắc hiện hành áp dụng cho dữ liệu đo đã lưu của lượt đó"),
     "table_title": ("Compliance, run {run_id} ({province}, started {started})",
                     "Tuân thủ, lượt {run_id} ({province}, bắt đầu {started})"),
     "table_caption": ("compliance % = blocked / (blocked + accessible), entries in grace left out",

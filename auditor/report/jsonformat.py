@@ -82,6 +82,8 @@ def run_to_json(
         ],
         "measurements": [_measurement(m, include_observations) for m in measurements],
     }
+    if run.rejudged_from:  # only for a re-judged run (auditor rejudge --store-as-new)
+        doc["run"]["rejudged_from"] = run.rejudged_from
     if analysis is not None:
         doc["analysis"] = analysis_to_json(analysis)
     return doc

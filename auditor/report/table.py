@@ -31,6 +31,8 @@ class TableFormat(ReportFormatter):
         buf = io.StringIO()
         # force_terminal=None for a file: rich decides as it would for any file (plain, unless FORCE_COLOR)
         console = Console(file=buf, width=options.width, force_terminal=True if options.terminal else None)
+        if run.run.rejudged_from:
+            console.print(Text(t("rejudged_note", options.lang, run_id=run.run.rejudged_from)))
         console.print(render_analysis(run.analysis, options.lang))
         for h in run.providers:
             if not h.measured:  # Text, not markup: the reason may quote the network

@@ -32,7 +32,8 @@ MEASUREMENT_COLUMNS = (
     "run_id, provider_id, ordinal, url, list_name, line, category_code, category_description, date_added, "
     "source, notes, host, measured_at, verdict, method, confidence, rule, evidence, observations_json"
 )
-RUN_COLUMNS = "run_id, started_at, province, status, finished_at, config_digest"  # the order of run_from_row
+# the order of run_from_row
+RUN_COLUMNS = "run_id, started_at, province, status, finished_at, config_digest, rejudged_from"
 # the order of provider_from_row
 PROVIDER_COLUMNS = "run_id, provider_id, provider_name, asn, measured, reason, checks_json"
 
@@ -142,7 +143,7 @@ def control_from_text(text: str, run_id: str, url: str) -> UrlObservation:
 
 
 def run_from_row(row: tuple[Any, ...]) -> RunInfo:
-    run_id, started_at, province, status, finished_at, config_digest = row
+    run_id, started_at, province, status, finished_at, config_digest, rejudged_from = row
     return RunInfo(
         run_id=run_id,
         started_at=dt_from_text(started_at),
@@ -150,6 +151,7 @@ def run_from_row(row: tuple[Any, ...]) -> RunInfo:
         status=status,
         finished_at=dt_from_text(finished_at) if finished_at else None,
         config_digest=config_digest,
+        rejudged_from=rejudged_from,
     )
 
 

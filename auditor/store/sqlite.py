@@ -96,11 +96,27 @@ _SCHEMA = (
 # index each such lookup scans the table, and a year of nightly runs holds tens of millions of rows.
 _INDEXES = ("CREATE INDEX IF NOT EXISTS measurements_pair ON measurements (provider_id, url, verdict)",)
 
+# Columns added after schema 1, as (table, column, definition): every store gets them when opened, a store
+# written before a column existed as well as a new one (the CREATE TABLEs above stay schema 1's). The one
+# place of this kind: versioned migrations would take these over.
+_ADDED_COLUMNS = (
+    # the run a re-judged run was judged from (auditor.rejudge, issue 9); '' for a run that measured
+    ("runs", "rejudged_from", "TEXT NOT NULL DEFAULT ''"),
+)
+
 _INSERT_MEASUREMENT = (
     f"INSERT OR REPLACE INTO measurements ({rows.MEASUREMENT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_CONTROL = "INSERT OR REPLACE INTO controls (run_id, url, observations_json) VALUES (?, ?, ?)"
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """`_ADDED_COLUMNS` that a table lacks, added (inside the caller's transaction)."""
+    for table, column, definition in _ADDED_COLUMNS:
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 class SqliteStore(Store):
@@ -172,6 +188,7 @@ class SqliteStore(Store):
                         raise StoreError(f"{self.path}: unknown old store schema {version}")
                 for statement in _INDEXES:  # additive: stores written before an index existed get it here
                     conn.execute(statement)
+                _add_columns(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -269,8 +286,9 @@ class SqliteStore(Store):
                 row = conn.execute("SELECT started_at FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
                 if row is None:
                     conn.execute(
-                        f"INSERT INTO runs ({rows.RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                        (run.run_id, started, run.province, run.status, finished, run.config_digest),
+                        f"INSERT INTO runs ({rows.RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (run.run_id, started, run.province, run.status, finished, run.config_digest,
+                         run.rejudged_from),
                     )
                 elif row[0] == started:  # the same run again: resume it
                     conn.execute(
