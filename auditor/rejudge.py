@@ -307,7 +307,7 @@ def rejudge_run(config: Config, run_id: str, *, store_as_new: bool = False, exam
         if lock_path is not None:
             stack.enter_context(RunLock(lock_path).acquire({"note": "auditor rejudge --store-as-new"}))
         store = stack.enter_context(open_store(config.store))
-        run = resolve_run(store, run_id, config.store)
+        run = resolve_run(store, run_id, str(config.store))
         if store_as_new:
             return store_rejudged(store, run, config, examples=examples)
         return rejudge_stored(store, run, config, examples=examples)

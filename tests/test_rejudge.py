@@ -71,7 +71,7 @@ class LabCopy:
 def lab_copy(lab_run: LabRun, tmp_path: Path) -> LabCopy:
     """The lab's store copied into tmp_path (SQLite's backup: the shared store stays open and untouched)."""
     path = tmp_path / "lab.db"
-    source, target = sqlite3.connect(lab_run.config.store.removeprefix("sqlite:///")), sqlite3.connect(path)
+    source, target = sqlite3.connect(lab_run.config.store.location), sqlite3.connect(path)
     try:
         source.backup(target)
     finally:
