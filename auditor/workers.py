@@ -17,6 +17,11 @@ run's own process stays the one store writer and the one observer.
   partial and --resume measures the rest. A worker that dies (a bug, the OOM killer): the pairs it had not
   sent are recorded as `internal.error`, never lost silently, and the run goes on. A worker whose parent
   died stops: its pipe closes.
+
+Known differences from one process: what a vantage learns within the run (an address that never answers a
+connect, auditor.limits) is learned by each worker on its own, so the evidence's count of silent connects
+covers that worker's names. And, as with any "spawn" process, a script that calls `audit(workers=2)` must
+do so under `if __name__ == "__main__":` (the worker imports the main module; the CLI and bench do).
 """
 
 from __future__ import annotations
