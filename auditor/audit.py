@@ -21,6 +21,7 @@ from auditor.scheduler import MeasuredRun, audited_entries, measure_run
 from auditor.sensitive import hasher_for, hidden, redactor
 from auditor.store import Store
 from auditor.toolkit import ProbeFunctions
+from auditor.workers import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -49,19 +50,21 @@ async def audit(
     stop: asyncio.Event | None = None,
     drain_seconds: float = 5.0,
     probes: ProbeFunctions | None = None,
+    workers: int = 1,
 ) -> AuditResult:
     """Audit into `store`, then score the run and write its CSVs into `out_dir` (when given).
 
     `resume`: an unfinished run of this store (auditor.unattended.find_unfinished) to continue: pairs
     already stored are not measured again, and the finished run looks as if it had never been interrupted.
     `stop`: when set (SIGTERM/SIGINT), no new URL is started; measurements in flight get `drain_seconds` to
-    finish, then are abandoned; the run is stored and reported as partial."""
+    finish, then are abandoned; the run is stored and reported as partial. `workers`: processes that share
+    the measuring (auditor.workers); 1 measures in this process."""
     observer = observer or NullObserver()
     hasher_for(config)  # a missing URL-hash key stops the run here, before any probing
     lists = lists if lists is not None else read_lists(config.lists)
     measured = await measure_run(
         config, store, audited_entries(config, lists), observer, provider_ids=provider_ids, resume=resume,
-        stop=stop, drain_seconds=drain_seconds, probes=probes,
+        stop=stop, drain_seconds=drain_seconds, probes=probes, measure=WorkerPool(workers) if workers > 1 else None,
     )
     analysis = analyse_run(store, measured.run.run_id, config)
     scores = analysis.scores

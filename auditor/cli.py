@@ -147,10 +147,14 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the latest unfinished run (or start one).")] = False,
     log_format: Annotated[LogFormat, typer.Option("--log-format", help="text or json lines.")] = LogFormat.text,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Append the log here, not to stderr.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Processes that share the measuring, and the politeness limits (default: the "
+        "machine's cores).")] = None,
 ) -> int:
     """Audit every provider (the nightly job): measure, judge, store, write the ministry CSVs."""
     from auditor.report.table import render_summary_table
     from auditor.unattended import audit_unattended
+    from auditor.workers import default_workers
 
     cfg = load_config(config)
     unknown = [p for p in provider if cfg.provider(p) is None]
@@ -162,7 +166,8 @@ def run(
         log = _event_log(log_format, log_file, quiet, stack)
         lists = _load_lists(cfg, quiet, log)
         observer = _observer(log, quiet, log_file is not None)
-        result = audit_unattended(cfg, lists, observer, log, provider_ids=provider, out_dir=out, resume=resume)
+        result = audit_unattended(cfg, lists, observer, log, provider_ids=provider, out_dir=out, resume=resume,
+                                  workers=workers or default_workers())
     if not quiet:
         _out().print(render_summary_table(result.scores, result.run))
     if result.run.status != "complete":

@@ -15,15 +15,15 @@ import asyncio
 import datetime as dt
 import secrets
 import traceback
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from auditor.config import Config, config_digest
 from auditor.confirm import VantageMonitor, confirm_blocked
 from auditor.errors import UsageError
-from auditor.health import check_control, check_provider, resolver_probe_name
+from auditor.health import ControlHealth, check_control, check_provider, resolver_probe_name
 from auditor.lists import ListSet
 from auditor.models import Judgement, ListEntry, MeasurementRecord, ProviderHealth, RunInfo
 from auditor.observations import UrlObservation
@@ -58,17 +58,20 @@ async def measure_run(
     stop: asyncio.Event | None = None,
     drain_seconds: float = 5.0,
     probes: ProbeFunctions | None = None,
+    measure: MeasureTodo | None = None,
 ) -> MeasuredRun:
     """Measure `entries` at every configured provider (only `provider_ids` when given), storing as it goes.
 
     `resume`: an unfinished run of this store to continue: pairs already stored are not measured again.
     `stop`: when set, no new URL is started; URLs in flight get `drain_seconds`, then are abandoned (not
-    stored); the run is stored as partial. `probes`: the probe functions (fakes in tests)."""
+    stored); the run is stored as partial. `probes`: the probe functions (fakes in tests). `measure`: how
+    the entries are measured after the health checks (default: in this process; auditor.workers spreads
+    them over processes)."""
     run, provider_ids, stored = start_or_resume(config, store, provider_ids, resume)
     kit = build_toolkit(config, provider_ids, probes)
     try:
         scheduler = RunScheduler(config, store, observer or NullObserver(), kit, run, entries, stored)
-        return await scheduler.run(stop, drain_seconds)
+        return await scheduler.run(stop, drain_seconds, measure)
     finally:
         await kit.close()
 
@@ -106,6 +109,20 @@ def audited_entries(config: Config, lists: ListSet) -> list[ListEntry]:
     return entries
 
 
+class RecordSink(Protocol):
+    """Where measured pairs go: the store (auditor.store.Store is one), or a worker's pipe to the parent
+    process that writes the store (auditor.workers)."""
+
+    def record_measurement(self, rec: MeasurementRecord, *, ordinal: int | None = None) -> None: ...
+    def record_control(self, run_id: str, url: str, observation: UrlObservation) -> None: ...
+
+
+# How the entries still to measure, after the health checks, are measured: in this process by default
+# (RunScheduler.measure_here), or spread over worker processes (auditor.workers.WorkerPool). Returns False
+# when `stop` ended it early.
+MeasureTodo = Callable[["RunScheduler", Sequence[ListEntry], "asyncio.Event | None", float], Awaitable[bool]]
+
+
 class RunScheduler:
     """One run's measurements: `run()` checks health, measures every entry not stored yet, finishes the run."""
 
@@ -124,31 +141,20 @@ class RunScheduler:
         self.stored = stored  # provider id -> URLs stored before this process started (resume)
         self.providers = [p for p in config.providers if p.id in kit.providers]  # in config order
         self.ordinal = {e.url: i for i, e in enumerate(entries)}  # CSV rows follow the lists' order
-        self.probe_slots = asyncio.Semaphore(config.concurrency)
         self.health: dict[str, ProviderHealth] = {}
-        self.monitors: dict[str, VantageMonitor] = {}
+        self.control: ControlHealth | None = None  # set by check_health
+        self.probe_name = ""
 
-    async def run(self, stop: asyncio.Event | None = None, drain_seconds: float = 5.0) -> MeasuredRun:
+    async def run(
+        self, stop: asyncio.Event | None = None, drain_seconds: float = 5.0, measure: MeasureTodo | None = None
+    ) -> MeasuredRun:
         self.store.begin_run(self.run_info)
-        todo = [e for e in self.entries if any(not self.is_stored(p.id, e) for p in self.providers)]
-        self.observer.run_started(self.run_info, len(todo), [p.id for p in self.providers])
+        provider_ids = [p.id for p in self.providers]
+        todo = [e for e in self.entries if any(e.url not in self.stored.get(pid, ()) for pid in provider_ids)]
+        self.observer.run_started(self.run_info, len(todo), provider_ids)
         await self.check_health()
-        # twice the probe limit in URLs: a URL waiting on something that holds no probe slot (a vantage
-        # re-check, its control) must not leave a slot idle (BENCHMARKS finding 6)
-        in_flight = max(8, 2 * self.config.concurrency)
-        completed = await bounded_gather((self.measure_entry(e) for e in todo), in_flight, stop, drain_seconds)
+        completed = await (measure or RunScheduler.measure_here)(self, todo, stop, drain_seconds)
         return self.finish(completed)
-
-    def is_stored(self, provider_id: str, entry: ListEntry) -> bool:
-        return entry.url in self.stored.get(provider_id, ())
-
-    @property
-    def healthy(self) -> list[str]:
-        return [p.id for p in self.providers if self.health[p.id].measured]
-
-    @property
-    def unhealthy(self) -> list[str]:
-        return [p.id for p in self.providers if not self.health[p.id].measured]
 
     async def check_health(self) -> None:
         """Control, then every provider at once; stored and reported in config order."""
@@ -162,7 +168,59 @@ class RunScheduler:
             self.store.record_provider(health)
             self.observer.provider_checked(health)
         self.store.flush()
-        self.monitors = {pid: VantageMonitor(self.kit, pid, control, probe_name) for pid in self.healthy}
+        self.control, self.probe_name = control, probe_name
+
+    async def measure_here(self, todo: Sequence[ListEntry], stop: asyncio.Event | None, drain_seconds: float) -> bool:
+        """Measure `todo` in this process, recording into the store."""
+        assert self.control is not None, "check_health() first"
+        health = tuple(self.health[p.id] for p in self.providers)
+        measurer = EntryMeasurer(self.config, self.store, self.observer, self.kit, self.run_info, health,
+                                 self.control, self.probe_name, self.stored, self.ordinal)
+        return await measurer.measure_all(todo, stop, drain_seconds)
+
+    def finish(self, completed: bool) -> MeasuredRun:
+        status = "complete" if completed else "partial"
+        finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.store.finish_run(self.run_info.run_id, finished, status)
+        self.store.flush()
+        run = replace(self.run_info, status=status, finished_at=finished)
+        return MeasuredRun(run, tuple(self.health[p.id] for p in self.providers))
+
+
+class EntryMeasurer:
+    """Measures list entries once the health checks are done: each URL at control once, then at every
+    healthy provider beside it; judges, confirms and records each pair into `sink`. The same code runs in
+    the run's own process and in each worker process (auditor.workers)."""
+
+    def __init__(
+        self,
+        config: Config,
+        sink: RecordSink,
+        observer: AuditObserver,
+        kit: Toolkit,
+        run: RunInfo,
+        health: Sequence[ProviderHealth],  # in config order
+        control: ControlHealth,
+        probe_name: str,
+        stored: Mapping[str, set[str]],
+        ordinal: Mapping[str, int],
+    ) -> None:
+        self.config, self.sink, self.observer, self.kit, self.run_info = config, sink, observer, kit, run
+        self.health = {h.provider_id: h for h in health}
+        self.healthy = [h.provider_id for h in health if h.measured]
+        self.unhealthy = [h.provider_id for h in health if not h.measured]
+        self.stored, self.ordinal = stored, ordinal
+        self.probe_slots = asyncio.Semaphore(config.concurrency)
+        self.monitors = {pid: VantageMonitor(kit, pid, control, probe_name) for pid in self.healthy}
+
+    async def measure_all(self, todo: Sequence[ListEntry], stop: asyncio.Event | None, drain_seconds: float) -> bool:
+        # twice the probe limit in URLs: a URL waiting on something that holds no probe slot (a vantage
+        # re-check, its control) must not leave a slot idle (BENCHMARKS finding 6)
+        in_flight = max(8, 2 * self.config.concurrency)
+        return await bounded_gather((self.measure_entry(e) for e in todo), in_flight, stop, drain_seconds)
+
+    def is_stored(self, provider_id: str, entry: ListEntry) -> bool:
+        return entry.url in self.stored.get(provider_id, ())
 
     async def measure_entry(self, entry: ListEntry) -> None:
         """One URL: at control once, then at every healthy provider beside it; the others get no verdict."""
@@ -185,7 +243,7 @@ class RunScheduler:
             for pid in wanted:
                 self.record(pid, entry, internal_error(exc, "control"), None)
             return None
-        self.store.record_control(self.run_info.run_id, entry.url, control)
+        self.sink.record_control(self.run_info.run_id, entry.url, control)
         return control
 
     async def measure_at(self, provider_id: str, entry: ListEntry, control: UrlObservation, content: bool) -> None:
@@ -210,16 +268,8 @@ class RunScheduler:
 
     def record(self, provider_id: str, entry: ListEntry, judgement: Judgement, obs: UrlObservation | None) -> None:
         rec = MeasurementRecord(self.run_info.run_id, provider_id, entry, judgement, dt.datetime.now(dt.UTC), obs)
-        self.store.record_measurement(rec, ordinal=self.ordinal[entry.url])
+        self.sink.record_measurement(rec, ordinal=self.ordinal[entry.url])
         self.observer.measured(rec)
-
-    def finish(self, completed: bool) -> MeasuredRun:
-        status = "complete" if completed else "partial"
-        finished = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        self.store.finish_run(self.run_info.run_id, finished, status)
-        self.store.flush()
-        run = replace(self.run_info, status=status, finished_at=finished)
-        return MeasuredRun(run, tuple(self.health[p.id] for p in self.providers))
 
 
 def internal_error(exc: Exception, where: str) -> Judgement:

@@ -38,6 +38,7 @@ def audit_unattended(
     provider_ids: Sequence[str] = (),
     out_dir: Path | None = None,
     resume: bool = False,
+    workers: int = 1,
 ) -> AuditResult:
     """Lock the store, open it, find the run to resume (when `resume`), audit until done or signalled, and
     log the CSVs written (into `out_dir`, by default the config's output_dir)."""
@@ -52,7 +53,8 @@ def audit_unattended(
         unfinished = run_to_resume(store, log) if resume else None
         result = asyncio.run(
             audit_until_signalled(config, store, observer, log, provider_ids=provider_ids,
-                                  out_dir=out_dir or config.output_dir, lists=lists, resume=unfinished)
+                                  out_dir=out_dir or config.output_dir, lists=lists, resume=unfinished,
+                                  workers=workers)
         )
         for path in result.csv_paths:
             log.info("run.output", f"wrote {path}", path=str(path))
@@ -85,6 +87,7 @@ async def audit_until_signalled(
     out_dir: Path,
     lists: ListSet,
     resume: RunInfo | None,
+    workers: int = 1,
 ) -> AuditResult:
     """Run the audit; the first SIGTERM/SIGINT stops scheduling and lets what is in flight finish."""
     stop = asyncio.Event()
@@ -93,7 +96,7 @@ async def audit_until_signalled(
         loop.add_signal_handler(sig, _stop_on_signal, stop, log, sig.name)
     try:
         return await audit(config, store, observer, provider_ids=provider_ids, out_dir=out_dir, lists=lists,
-                           resume=resume, stop=stop)
+                           resume=resume, stop=stop, workers=workers)
     finally:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)

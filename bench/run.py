@@ -1,10 +1,12 @@
 """The benchmark: start the bulk lab in a process of its own, run the real engine on it, print the figures.
 
     python -m bench.run --urls 1000 --providers 6 --concurrency 200 [--timeout 2] [--profile out.prof]
+    python -m bench.run --urls 1000 --providers 6 --workers 2     # measured by 2 worker processes
     python -m bench.run --load-list 100000        # only: write a 100k-URL list, time reading + validating it
 
-Figures: measurements/s, engine CPU per measurement (getrusage of this process, which runs only the engine:
-the simulated network is the child process, whose CPU is shown apart), peak RSS, timed-out probes and the
+Figures: measurements/s, engine CPU per measurement (getrusage of this process, which runs only the engine,
+plus its worker processes with --workers: the simulated network is another child process, whose CPU is shown
+apart), peak RSS, timed-out probes and the
 wall / lower-bound ratio, wall time per probe step (from the stored observations), and every verdict
 checked against the bulk lab's plan. The lab and the engine share the machine's cores.
 
@@ -64,6 +66,9 @@ class Figures:
     providers: int
     concurrency: int
     timeout_s: float
+    workers: int = 1
+    worker_cpu_s: float = 0.0  # of engine_cpu_s: the worker processes' (--workers 2 and more)
+    worker_peak_rss_mb: float = 0.0
     measurements: int = 0  # (provider, URL) pairs stored
     vantage_measurements: int = 0  # the same plus control's one per URL
     wall_s: float = 0.0
@@ -215,6 +220,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
         args.providers,
         args.concurrency,
         args.timeout,
+        args.workers,
         machine=machine_info(),
         loop=args.loop,
         politeness=args.politeness,
@@ -234,6 +240,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
         )  # CPU, not wall: the machine is shared
         lab_cpu0 = lab.cpu_seconds()
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        # the workers, once joined (the lab is a child too, but still running here: it is not counted)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         timeline = Timeline(len(lists.entries) * len(config.providers), memory=args.memory)
         if args.memory:
             tracemalloc.start()
@@ -243,7 +251,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
             profiler.enable()
         if sampler is not None:
             sampler.start()
-        result = _run(audit(config, store, timeline, lists=lists), args.loop)
+        result = _run(audit(config, store, timeline, lists=lists, workers=args.workers), args.loop)
         if sampler is not None:
             sampler.stop()
             fig.samples = sampler.samples
@@ -259,12 +267,15 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> Figures:
             print_memory(timeline.snapshot)
         fig.wall_s = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         lab_cpu1 = lab.cpu_seconds()
         fig.peak_rss_mb = _maxrss_mb()
         fig.timeline = timeline.marks
         fig.machine["load_average_1m_at_end"] = f"{os.getloadavg()[0]:.2f}"
-        fig.engine_user_s = ru1.ru_utime - ru0.ru_utime
-        fig.engine_sys_s = ru1.ru_stime - ru0.ru_stime
+        fig.worker_cpu_s = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
+        fig.worker_peak_rss_mb = kids1.ru_maxrss / 1024 if args.workers > 1 else 0.0
+        fig.engine_user_s = ru1.ru_utime - ru0.ru_utime + kids1.ru_utime - kids0.ru_utime
+        fig.engine_sys_s = ru1.ru_stime - ru0.ru_stime + kids1.ru_stime - kids0.ru_stime
         fig.engine_cpu_s = fig.engine_user_s + fig.engine_sys_s
         if lab_cpu0 is not None and lab_cpu1 is not None:
             fig.lab_cpu_s = lab_cpu1 - lab_cpu0
@@ -476,10 +487,13 @@ def print_figures(fig: Figures) -> None:
         ("event loop, politeness", f"{fig.loop}, {'default limits' if fig.politeness else 'limits off'}"),
         ("wall", f"{fig.wall_s:.1f} s"),
         ("measurements/s", f"{fig.per_second:.1f}"),
-        ("engine CPU", f"{fig.engine_cpu_s:.1f} s (user {fig.engine_user_s:.1f}, sys {fig.engine_sys_s:.1f})"),
+        ("workers", f"{fig.workers}" + ("" if fig.workers < 2 else " processes (+ the run's own: health, store)")),
+        ("engine CPU", f"{fig.engine_cpu_s:.1f} s (user {fig.engine_user_s:.1f}, sys {fig.engine_sys_s:.1f})"
+                       + ("" if fig.workers < 2 else f"; of it the workers {fig.worker_cpu_s:.1f} s")),
         ("engine CPU per measurement", f"{fig.cpu_ms_per_measurement:.2f} ms"),
         ("lab CPU (other process)", lab),
-        ("peak RSS (engine process)", f"{fig.peak_rss_mb:.0f} MB (before the run: {fig.rss_before_mb:.0f} MB)"),
+        ("peak RSS (engine process)", f"{fig.peak_rss_mb:.0f} MB (before the run: {fig.rss_before_mb:.0f} MB)"
+                                      + ("" if fig.workers < 2 else f"; a worker's at most {fig.worker_peak_rss_mb:.0f} MB")),
         ("list load + validate", f"{fig.list_load_s:.2f} s"),
         ("timed-out probes", f"{fig.timed_out_probes} {dict(sorted(fig.timed_out_by_step.items()))}"),
         ("lower bound", f"{fig.lower_bound_s:.1f} s = ceil({fig.timed_out_probes}/{fig.concurrency}) x {fig.timeout_s:g}"),
@@ -562,6 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--providers", type=int, default=6)
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--timeout", type=float, default=2.0, help="seconds, every probe step (default 2)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="worker processes that measure (auditor run --workers); --sample and --profile see only "
+                    "the run's own process when this is 2 or more")  # fmt: skip
     ap.add_argument("--blackhole-share", type=float, default=0.05)
     ap.add_argument("--nxdomain-share", type=float, default=0.10)
     ap.add_argument("--snireset-share", type=float, default=0.10, help="of the https sites")
