@@ -447,7 +447,7 @@ def test_loopback_only_refuses_a_public_destination_through_a_loopback_proxy() -
             reached += 1
             await read_until_eof(reader, writer)  # never a SOCKS reply
 
-        async with running(TcpServer(count)) as server:
+        async with TcpServer(count) as server:
             dialer = Socks5Dialer(f"socks5://{LOOPBACK}:{server.port}", loopback_only=True,
                                   simulated=("45.76.0.0/16",))
             with pytest.raises(DialError) as refused:
