@@ -45,6 +45,7 @@ from auditor.models import MeasurementRecord
 from auditor.sensitive import TOKEN_PREFIX, UrlHasher
 from auditor.store import SqliteStore
 from tests import fixed_store as fx
+from tests.builders import observed
 
 runner = CliRunner()
 NOW = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)
@@ -214,7 +215,7 @@ def test_sensitive_entries_keep_no_url_host_or_observation(store: SqliteStore, k
     for rec in list(s.iter_measurements(fx.LAST.run_id)):
         obs = UrlObservation(url=rec.entry.url, vantage_id=rec.provider_id, vantage="direct", hops=(),
                              started_at="2026-11-27T18:30:05Z", elapsed_ms=1.0)
-        s.record_measurement(replace(rec, observation=obs), ordinal=fx.ENTRIES.index(rec.entry))
+        s.record_measurement(observed(rec, obs), ordinal=fx.ENTRIES.index(rec.entry))
         s.record_control(fx.LAST.run_id, rec.entry.url, replace(obs, vantage_id="control"))
     s.flush()
     export_evidence(s, fx.LAST, tmp_path / "ev", key, redact=redact, now=NOW)
