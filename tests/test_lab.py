@@ -30,7 +30,9 @@ def test_lab_case(lab_run: LabRun, provider: scenario.LabProvider, site: str) ->
         assert outcome.rule == expected.rule, outcome.evidence
     else:  # a plain accessible site: the last step that worked, TLS for https, the page for http
         assert expected.verdict == "accessible"
-        https = outcome.url.startswith("https://")
+        lab_site = next(s for s in scenario.SITES if s.name == site)
+        final_url = lab_site.location if lab_site.kind == "redirect" else outcome.url  # where the page is
+        https = final_url.startswith("https://")
         assert outcome.rule == ("tls.valid_session" if https else "http.matches_control"), outcome.evidence
     assert outcome.evidence
 
