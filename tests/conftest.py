@@ -1,29 +1,21 @@
-"""Shared fixtures: the simulated province, started once per session and audited once."""
+"""Shared fixtures: the simulated province, started once per session and audited once.
+
+Many tests read the lab run's store; none writes into it (tests/labrun.py's `lab_config` gives a test that
+runs the audit again a store of its own).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from auditor.config import Config, load_config
-from auditor.engine import AuditResult, run_audit
+from auditor.config import load_config
+from auditor.engine import run_audit
 from auditor.lab import Lab
-from auditor.models import MeasurementRecord
-from auditor.store import Store, open_store
-
-
-@dataclass
-class LabRun:
-    lab: Lab
-    config: Config
-    store: Store
-    result: AuditResult
-    records: list[MeasurementRecord]
-    out_dir: Path
+from auditor.store import open_store
+from tests.labrun import LabRun
 
 
 @pytest.fixture(scope="session")

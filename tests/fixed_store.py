@@ -9,17 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from auditor.models import (
-    Confidence,
-    Judgement,
-    ListEntry,
-    MeasurementRecord,
-    Method,
-    ProviderHealth,
-    RunInfo,
-    Verdict,
-)
+from auditor.models import Confidence, Judgement, ListEntry, Method, Verdict
 from auditor.store import SqliteStore
+from tests.builders import make_entry, make_health, make_judgement, make_record, make_run
 
 UTC = dt.UTC
 GRACE_HOURS = 24.0
@@ -28,9 +20,9 @@ PROVINCE = "Gia Lai"
 
 # 01:30 in Gia Lai, four nights in a row
 RUNS = tuple(
-    RunInfo(
-        run_id=f"202611{day}T183000Z-00{i}",
-        started_at=dt.datetime(2026, 11, day, 18, 30, tzinfo=UTC),
+    make_run(
+        f"202611{day}T183000Z-00{i}",
+        dt.datetime(2026, 11, day, 18, 30, tzinfo=UTC),
         province=PROVINCE,
         status="complete",
         finished_at=dt.datetime(2026, 11, day, 18, 52, 10, tzinfo=UTC),
@@ -43,8 +35,8 @@ LAST = RUNS[-1]
 
 def _entry(url: str, host: str, list_name: str, line: int, code: str = "", desc: str = "",
            added: dt.date | None = None) -> ListEntry:
-    return ListEntry(url=url, host=host, list_name=list_name, line=line, category_code=code,
-                     category_description=desc, date_added=added)
+    return make_entry(url, host=host, list_name=list_name, line=line, category_code=code,
+                      category_description=desc, date_added=added)
 
 
 CASINO = _entry("https://casino.example/", "casino.example", "bocongan", 2, "CB", "Cờ bạc", dt.date(2026, 11, 1))
@@ -94,32 +86,34 @@ def judgement(provider_id: str, entry: ListEntry, letter: str, run_index: int) -
     ip = f"45.76.0.{ENTRIES.index(entry) + 2}"
     if letter == "B":
         method, confidence, rule, evidence = _BLOCKED[provider_id]
-        return Judgement(Verdict.BLOCKED, rule, evidence.format(ip=ip), method, confidence)
+        return make_judgement(Verdict.BLOCKED, rule, evidence.format(ip=ip), method, confidence)
     if letter == "A":
         if entry is EVIL:  # a title from a hostile network: every format must show it as text
-            return Judgement(Verdict.ACCESSIBLE, "http.matches_control",
-                             'HTTP 200, title "</td><script>alert(1)</script>" & length as control')
-        return Judgement(Verdict.ACCESSIBLE, "tls.valid_session",
-                         f"valid TLS session for {entry.host} at {ip}; HTTP 200 as control")
+            return make_judgement(Verdict.ACCESSIBLE, "http.matches_control",
+                                  'HTTP 200, title "</td><script>alert(1)</script>" & length as control')
+        return make_judgement(Verdict.ACCESSIBLE, "tls.valid_session",
+                              f"valid TLS session for {entry.host} at {ip}; HTTP 200 as control")
     reason = UNMEASURED.get((provider_id, run_index))
     if reason:
-        return Judgement(Verdict.INCONCLUSIVE, "provider.not_measured", f"provider not measured: {reason}")
-    return Judgement(Verdict.INCONCLUSIVE, "control.unreachable", f"control cannot connect to {ip}:80 either")
+        return make_judgement(Verdict.INCONCLUSIVE, "provider.not_measured", f"provider not measured: {reason}")
+    return make_judgement(Verdict.INCONCLUSIVE, "control.unreachable", f"control cannot connect to {ip}:80 either")
 
 
 def fill(store: SqliteStore) -> None:
     for i, run in enumerate(RUNS):
-        store.begin_run(RunInfo(run.run_id, run.started_at, run.province, config_digest=run.config_digest))
+        store.begin_run(make_run(run.run_id, run.started_at, province=run.province, config_digest=run.config_digest))
         for pid, name, asn in PROVIDERS:
             reason = UNMEASURED.get((pid, i), "")
-            store.record_provider(ProviderHealth(run.run_id, pid, name, asn, not reason, reason))
+            store.record_provider(make_health(pid, run_id=run.run_id, provider_name=name, asn=asn,
+                                              measured=not reason, reason=reason))
         for pid, _, _ in PROVIDERS:
             for ordinal, entry in enumerate(ENTRIES):
                 letter = PATTERNS[pid][entry][i]
                 if letter == "-":
                     continue
                 at = run.started_at + dt.timedelta(seconds=5 + ordinal)
-                rec = MeasurementRecord(run.run_id, pid, entry, judgement(pid, entry, letter, i), at)
+                rec = make_record(entry, provider_id=pid, run_id=run.run_id,
+                                  judgement=judgement(pid, entry, letter, i), measured_at=at)
                 store.record_measurement(rec, ordinal=ordinal)
         assert run.finished_at is not None
         store.finish_run(run.run_id, run.finished_at, "complete")

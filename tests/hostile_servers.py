@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 from urllib.parse import parse_qs, urlsplit
 
 import dns.flags
@@ -49,8 +49,16 @@ DOMAIN = "hostile.example"
 CANARY = f"http://canary.{DOMAIN}/"
 MB = 1024 * 1024
 
+class Writer(Protocol):
+    """Where a response is written: the connection's StreamWriter, or HostileWeb's counting stand-in for it."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
 # (writer, path) -> None: writes a whole (hostile) response for a request already read
-Response = Callable[[asyncio.StreamWriter, str], Awaitable[None]]
+Response = Callable[[Writer, str], Awaitable[None]]
 
 
 def name(label: str) -> str:
@@ -72,7 +80,7 @@ def size_of(path: str, default: int) -> int:
 
 
 def page(body: bytes, content_type: str = "text/html; charset=utf-8", headers: dict[str, str] | None = None) -> Response:
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         writer.write(head(headers={"Content-Type": content_type, "Content-Length": str(len(body)), **(headers or {})}))
         writer.write(body)
         await writer.drain()
@@ -89,7 +97,7 @@ def gzip_bytes(data: bytes) -> bytes:
     return c.compress(data) + c.flush()
 
 
-async def _stream(writer: asyncio.StreamWriter, total: int | None, chunk: bytes) -> None:
+async def _stream(writer: Writer, total: int | None, chunk: bytes) -> None:
     """Write `chunk` until `total` bytes (None: forever); a client that goes away ends it with an error."""
     sent = 0
     while total is None or sent < total:
@@ -106,7 +114,7 @@ FILLER = b"<p>" + b"x" * 65530 + b"</p>"
 def endless(title: str) -> Response:
     """200, no Content-Length, a body that never ends."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         writer.write(head() + f"<html><head><title>{title}</title></head><body>".encode())
         await _stream(writer, None, FILLER)
 
@@ -116,7 +124,7 @@ def endless(title: str) -> Response:
 def huge(title: str, default: int) -> Response:
     """A Content-Length of `default` bytes (or ?bytes=N), streamed as fast as the client takes it."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         total = size_of(path, default)
         start = f"<html><head><title>{title}</title></head><body>".encode()
         writer.write(head(headers={"Content-Length": str(total)}) + start)
@@ -128,7 +136,7 @@ def huge(title: str, default: int) -> Response:
 def chunked_huge(title: str, default: int) -> Response:
     """Chunked, one chunk declared as big as the whole body."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         total = size_of(path, default)
         start = f"<html><head><title>{title}</title></head><body>".encode()
         writer.write(head(headers={"Transfer-Encoding": "chunked"}) + f"{total:x}\r\n".encode() + start)
@@ -142,7 +150,7 @@ def gzip_bomb(title: str, default: int) -> Response:
     zeros is repeated (a full flush resets the compressor, so every megabyte compresses alike): sending a
     400 MB bomb costs the server no CPU."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         total = size_of(path, default)
         start = f"<html><head><title>{title}</title></head><body>".encode()
         c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
@@ -166,7 +174,7 @@ def brotli_labelled(default: int) -> Response:
     """`Content-Encoding: br`, which the probe never advertises. The body is not real brotli (the probe does
     not decode br, so its bytes are opaque either way): `default` bytes of noise, streamed."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         total = size_of(path, default)
         writer.write(head(headers={"Content-Encoding": "br", "Content-Length": str(total)}))
         await _stream(writer, total, b"\x1b\xff\xff\x7f" * 16384)
@@ -177,7 +185,7 @@ def brotli_labelled(default: int) -> Response:
 def slow_head() -> Response:
     """The status line and headers one byte a second (slowloris, server side)."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         for byte in head(headers={"Content-Length": "20"}) + b"<title>slow</title>":
             writer.write(bytes([byte]))
             await writer.drain()
@@ -189,7 +197,7 @@ def slow_head() -> Response:
 def slow_body(title: str) -> Response:
     """Headers at once, then a long body one byte a second."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         body = f"<html><head><title>{title}</title></head><body>".encode() + b"." * 10000
         writer.write(head(headers={"Content-Length": str(len(body))}))
         for byte in body:
@@ -201,7 +209,7 @@ def slow_body(title: str) -> Response:
 
 
 def redirect(location: str, status: str = "302 Found") -> Response:
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         writer.write(head(status, {"Location": location, "Content-Length": "0"}))
         await writer.drain()
 
@@ -211,7 +219,7 @@ def redirect(location: str, status: str = "302 Found") -> Response:
 def chain(prefix: str, hops: int) -> Response:
     """/N redirects to /N+1 on the same site, `hops` times; then a page."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         n = int(path.strip("/") or 0)
         if n < hops:
             await redirect(f"{prefix}/{n + 1}")(writer, path)
@@ -224,7 +232,7 @@ def chain(prefix: str, hops: int) -> Response:
 def header_flood(total: int) -> Response:
     """About `total` bytes of response headers (many 1000-byte headers), then a small page."""
 
-    async def respond(writer: asyncio.StreamWriter, path: str) -> None:
+    async def respond(writer: Writer, path: str) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n")
         line = b"X-Pad: " + b"p" * 991 + b"\r\n"
         for _ in range(total // len(line)):
@@ -256,7 +264,7 @@ class HostileWeb:
         respond = self.sites.get(host)
         if respond is None:
             respond = page(b"<title>Not found</title>")
-        await respond(_Counting(writer, self.sent, host), path)  # type: ignore[arg-type]
+        await respond(_Counting(writer, self.sent, host), path)
 
 
 class _Counting:
@@ -357,7 +365,7 @@ class HostileResolver:
 # --- the world ----------------------------------------------------------------------------------------
 
 
-class RecordingRoutes(dict):  # type: ignore[type-arg]
+class RecordingRoutes(dict[tuple[str, int], tuple[str, int]]):
     """The middleboxes' route table, noting every destination they are asked to connect to."""
 
     def __init__(self, routes: dict[tuple[str, int], tuple[str, int]], dialed: list[tuple[str, int]]) -> None:
@@ -482,17 +490,22 @@ class HostileWorld:
 
     # --- config and runs ---
 
-    def write_config(self, urls: list[str]) -> Path:
-        with self.list_path.open("w", newline="", encoding="utf-8") as fh:
+    def write_config(self, urls: list[str], *, into: Path | None = None) -> Path:
+        """The world's config and list file for `urls`; with `into`, a config, list and store of their own
+        there (a run that must not write into the store the world's own run is read from)."""
+        list_path, config_path, store_path = self.list_path, self.config_path, self.store_path
+        if into is not None:
+            list_path, config_path, store_path = into / "list.csv", into / "config.yaml", into / "store.db"
+        with list_path.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["url", "category_code", "category_description", "date_added", "source", "notes"])
             for url in urls:
                 w.writerow([url, "XED", "hostile test", "2026-01-15", "tests", ""])
         config = {
             "province": "Hostile servers (tests)",
-            "store": f"sqlite:///{self.store_path}",
+            "store": f"sqlite:///{store_path}",
             "output_dir": str(self.workdir / "out"),
-            "lists": [str(self.list_path)],
+            "lists": [str(list_path)],
             "canaries": [CANARY],
             "control": {
                 "resolvers": [CONTROL_RESOLVER],
@@ -512,8 +525,8 @@ class HostileWorld:
             "grace_hours": 0,
             "network": {"loopback_only": True, "simulated_internet": ["45.77.0.0/16"]},
         }
-        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        return self.config_path
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        return config_path
 
     def audit(self, urls: list[str], out_dir: Path | None = None, *, keep_store_open: Callable[[Any], None] | None = None
               ) -> HostileRun:

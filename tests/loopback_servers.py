@@ -14,7 +14,7 @@ import socket
 import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 LOOPBACK = "127.0.0.1"
 
@@ -83,12 +83,13 @@ class UdpServer:
 
         class Protocol(asyncio.DatagramProtocol):
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                self.transport = transport
+                # a datagram endpoint's transport (CPython's is no DatagramTransport subclass: no isinstance)
+                self.transport = cast(asyncio.DatagramTransport, transport)
 
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
                 server.received.append((data, addr))
                 for reply in server.respond(data, addr):
-                    self.transport.sendto(reply, addr)  # type: ignore[attr-defined]
+                    self.transport.sendto(reply, addr)
 
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=(LOOPBACK, self.port))

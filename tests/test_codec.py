@@ -20,6 +20,7 @@ from auditor.observations import DnsLookup, EndpointObservation, HopObservation,
 from auditor.store.sqlite import SqliteStore
 from auditor.verdict import judge
 from probes import base
+from tests.labrun import LabRun
 
 
 def old_text(obj: object) -> str:
@@ -201,7 +202,7 @@ def test_every_lab_case_reads_back_as_the_observations_that_were_measured(stored
     assert sum(c is not None for c in run.controls.values()) == len(run.originals.controls) > 20
 
 
-def test_every_lab_case_judges_again_to_its_stored_judgement(lab_run: Any) -> None:
+def test_every_lab_case_judges_again_to_its_stored_judgement(lab_run: LabRun) -> None:
     """What `rejudge` will do: the suite's shared lab run, judged again from what its store gives back."""
     kit = build_toolkit(lab_run.config)
     run_id = lab_run.result.run.run_id
@@ -221,7 +222,8 @@ def test_every_lab_case_judges_again_to_its_stored_judgement(lab_run: Any) -> No
     assert rejudged > 100
 
 
-def test_the_lab_store_text_reads_back_byte_for_byte(lab_run: Any) -> None:
+def test_the_lab_store_text_reads_back_byte_for_byte(lab_run: LabRun) -> None:
+    assert isinstance(lab_run.store, SqliteStore)
     conn = sqlite3.connect(lab_run.store.path)
     try:
         rows = conn.execute("SELECT observations_json FROM measurements WHERE run_id = ? UNION ALL "

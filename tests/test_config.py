@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import textwrap
 from pathlib import Path
@@ -185,8 +186,9 @@ def test_full_config_round_trips_into_dataclasses(tmp_path: Path) -> None:
     assert config.source == path
     # Frozen and made of tuples all the way down.
     assert isinstance(config.providers, tuple) and isinstance(config.control.resolvers, tuple)
-    with pytest.raises(AttributeError):
-        config.province = "Kon Tum"  # type: ignore[misc]
+    frozen_field = "province"  # by name: the type checker rightly refuses a plain assignment to a frozen field
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(config, frozen_field, "Kon Tum")
     assert str(config.control.resolvers[2]) == "[2606:4700:4700::1111]:53"
     # A provider's fingerprints are added to the global ones.
     merged = config.fingerprints_for(config.providers[0])
@@ -229,7 +231,7 @@ def test_null_optional_keys_take_their_defaults(tmp_path: Path) -> None:
 
 def test_parse_config_accepts_python_data_without_lines(tmp_path: Path) -> None:
     (tmp_path / "l.csv").write_text("url\n", encoding="utf-8")
-    data = {
+    data: dict[str, object] = {
         "province": "Gia Lai",
         "lists": ["l.csv"],
         "canaries": [],
@@ -252,15 +254,11 @@ def test_parse_config_accepts_python_data_without_lines(tmp_path: Path) -> None:
 
 
 def example_in(tmp_path: Path) -> Path:
-    """A copy of config.example.yaml with the files it names (the repo's own list if it exists yet)."""
+    """A copy of config.example.yaml with the list file it names (the repo's own)."""
     copy = tmp_path / "config.example.yaml"
     shutil.copy(EXAMPLE, copy)
     (tmp_path / "blocklists").mkdir()
-    repo_list = REPO / "blocklists" / "example.csv"
-    if repo_list.is_file():
-        shutil.copy(repo_list, tmp_path / "blocklists" / "example.csv")
-    else:
-        (tmp_path / "blocklists" / "example.csv").write_text("url\n", encoding="utf-8")
+    shutil.copy(REPO / "blocklists" / "example.csv", tmp_path / "blocklists" / "example.csv")
     return copy
 
 
@@ -276,10 +274,7 @@ def test_example_config_parses_without_problems(tmp_path: Path) -> None:
     assert config.control.vantage.kind == "direct"
     assert config.lists == (tmp_path / "blocklists" / "example.csv",)
     assert config.canaries and config.loopback_only is False
-    if (
-        REPO / "blocklists" / "example.csv"
-    ).is_file():  # once the repo's list exists, the real file parses too
-        assert load_config(EXAMPLE).lists == (REPO / "blocklists" / "example.csv",)
+    assert load_config(EXAMPLE).lists == (REPO / "blocklists" / "example.csv",)  # the real file parses too
 
 
 def test_example_config_shows_every_key() -> None:
@@ -737,13 +732,19 @@ def test_utf8_bom_and_vietnamese_text(tmp_path: Path) -> None:
 def test_no_network_io(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
+    asked: list[tuple[object, ...]] = []
+
     def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the config loader must not touch the network")
+        asked.append(args)  # noted as well as raised: a loader that swallowed the error must still fail here
+        raise OSError("the config loader must not touch the network")
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "gethostbyname", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    load_config(example_in(tmp_path))
-    problems_of(tmp_path, MINIMAL.replace("[1.1.1.1]", "[dns.google]"))
+    assert load_config(example_in(tmp_path)).province == "Gia Lai"
+    problem = only(problems_of(tmp_path, MINIMAL.replace("[1.1.1.1]", "[dns.google]")), "control.resolvers[0]")
+    assert "IP address" in problem.message  # a name is refused as it is, never looked up
+    assert asked == []
 
 
 # ---------------------------------------------------------------------------------------------------------

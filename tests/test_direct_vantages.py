@@ -12,9 +12,9 @@ import trustme
 import yaml
 
 from auditor.config import load_config
-from auditor.engine import run_audit
+from auditor.engine import AuditResult, run_audit
 from auditor.lab.servers import DnsPolicy, LabResolver, Site, WebServer
-from auditor.models import Verdict
+from auditor.models import MeasurementRecord, Verdict
 from auditor.store import open_store
 
 
@@ -36,9 +36,11 @@ def test_source_address_and_interface_vantages_end_to_end(tmp_path: Path) -> Non
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     names = ["canary.example", "open.example", "tls.example", "blocked.example"]
-    zone = {n: ("127.0.0.1",) for n in names}
+    zone: dict[str, tuple[str, ...]] = {n: ("127.0.0.1",) for n in names}
+    by_interface = can_bind_to_device("lo")
 
-    async def scenario() -> tuple[dict, LabResolver, LabResolver]:  # type: ignore[type-arg]
+    async def scenario() -> tuple[AuditResult, dict[tuple[str, str], MeasurementRecord], int, int, LabResolver,
+                                  LabResolver]:
         import ssl
 
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -48,9 +50,10 @@ def test_source_address_and_interface_vantages_end_to_end(tmp_path: Path) -> Non
         provider_dns = LabResolver(zone, {"blocked.example": DnsPolicy("nxdomain")})
         for server in (web, control_dns, provider_dns):
             await server.start()
-        providers = [{"id": "bysource", "name": "By source address", "resolvers": [f"127.0.0.1:{provider_dns.udp_port}"],
-                      "vantage": {"source_address": "127.0.0.2"}}]
-        if can_bind_to_device("lo"):
+        providers: list[dict[str, object]] = [
+            {"id": "bysource", "name": "By source address", "resolvers": [f"127.0.0.1:{provider_dns.udp_port}"],
+             "vantage": {"source_address": "127.0.0.2"}}]
+        if by_interface:
             providers.append({"id": "byinterface", "name": "By interface", "resolvers": [f"127.0.0.1:{provider_dns.udp_port}"],
                               "vantage": {"interface": "lo"}})
         list_file = tmp_path / "list.txt"
@@ -75,19 +78,21 @@ def test_source_address_and_interface_vantages_end_to_end(tmp_path: Path) -> Non
             store.close()
             for server in (web, control_dns, provider_dns):
                 await server.close()
-        return {"result": result, "records": records, "http": web.http_port, "https": web.https_port}, control_dns, provider_dns
+        return result, records, web.http_port, web.https_port, control_dns, provider_dns
 
-    got, control_dns, provider_dns = asyncio.run(scenario())
-    result, records = got["result"], got["records"]
+    result, records, http_port, https_port, control_dns, provider_dns = asyncio.run(scenario())
     assert result.all_measured, [h.reason for h in result.health]
-    for pid in [h.provider_id for h in result.health]:
-        open_ = records[(pid, f"http://open.example:{got['http']}/")].judgement
-        tls_ = records[(pid, f"https://tls.example:{got['https']}/")].judgement
-        blocked = records[(pid, f"http://blocked.example:{got['http']}/")].judgement
+    expected_providers = ["bysource", "byinterface"] if by_interface else ["bysource"]
+    assert [h.provider_id for h in result.health] == expected_providers
+    for pid in expected_providers:
+        open_ = records[(pid, f"http://open.example:{http_port}/")].judgement
+        tls_ = records[(pid, f"https://tls.example:{https_port}/")].judgement
+        blocked = records[(pid, f"http://blocked.example:{http_port}/")].judgement
         assert (open_.verdict, open_.rule) == (Verdict.ACCESSIBLE, "http.matches_control"), open_.evidence
         assert (tls_.verdict, tls_.rule) == (Verdict.ACCESSIBLE, "tls.valid_session"), tls_.evidence
         assert (blocked.verdict, blocked.rule) == (Verdict.BLOCKED, "dns.nxdomain"), blocked.evidence
-        queries = records[(pid, f"http://open.example:{got['http']}/")].observation.hops[0].dns.queries
-        assert {q.transport for q in queries} == {"udp"}
+        observation = records[(pid, f"http://open.example:{http_port}/")].observation
+        assert observation is not None and observation.hops[0].dns is not None
+        assert {q.transport for q in observation.hops[0].dns.queries} == {"udp"}
     assert "127.0.0.2" in provider_dns.peers  # the source-address vantage really left from its address
     assert control_dns.peers == {"127.0.0.1"}

@@ -4,6 +4,7 @@ killed by one query never costs another name its answer."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 
 import dns.message
@@ -19,7 +20,7 @@ LOOPBACK = "127.0.0.1"
 class TcpOnly(SocketDialer):
     """A direct dialer without UDP, like a SOCKS vantage."""
 
-    def udp_socket(self, ip: str):  # type: ignore[no-untyped-def]
+    def udp_socket(self, ip: str) -> socket.socket | None:
         return None
 
 

@@ -45,6 +45,8 @@ from auditor.models import MeasurementRecord
 from auditor.sensitive import TOKEN_PREFIX, UrlHasher
 from auditor.store import SqliteStore
 from tests import fixed_store as fx
+from tests.builders import observed
+from tests.labrun import LabRun
 
 runner = CliRunner()
 NOW = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)
@@ -214,7 +216,7 @@ def test_sensitive_entries_keep_no_url_host_or_observation(store: SqliteStore, k
     for rec in list(s.iter_measurements(fx.LAST.run_id)):
         obs = UrlObservation(url=rec.entry.url, vantage_id=rec.provider_id, vantage="direct", hops=(),
                              started_at="2026-11-27T18:30:05Z", elapsed_ms=1.0)
-        s.record_measurement(replace(rec, observation=obs), ordinal=fx.ENTRIES.index(rec.entry))
+        s.record_measurement(observed(rec, obs), ordinal=fx.ENTRIES.index(rec.entry))
         s.record_control(fx.LAST.run_id, rec.entry.url, replace(obs, vantage_id="control"))
     s.flush()
     export_evidence(s, fx.LAST, tmp_path / "ev", key, redact=redact, now=NOW)
@@ -310,7 +312,7 @@ def test_verdict_choices_match_the_cli() -> None:
 
 # -- every tampering is refused, through the CLI, on the lab's run -----------------------------------------
 @pytest.fixture(scope="module")
-def lab_export(lab_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def lab_export(lab_run: LabRun, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The lab run exported once (through the CLI) with a new key: (directory, private key)."""
     where = tmp_path_factory.mktemp("evidence")
     keyfile = where / "auditor.pem"
@@ -322,7 +324,7 @@ def lab_export(lab_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     return where / "ev", keyfile
 
 
-def test_cli_export_of_the_lab_run(lab_run, lab_export: tuple[Path, Path]) -> None:
+def test_cli_export_of_the_lab_run(lab_run: LabRun, lab_export: tuple[Path, Path]) -> None:
     directory, keyfile = lab_export
     docs = [json.loads(p.read_bytes()) for p in records(directory)]
     assert [(d["provider_id"], d["url"]) for d in docs] == [(r.provider_id, r.entry.url) for r in lab_run.records]
@@ -494,7 +496,7 @@ def test_the_ministry_can_verify_with_openssl_alone(lab_export: tuple[Path, Path
     assert ok.returncode == 0 and "Signature Verified Successfully" in ok.stdout, ok
 
 
-def test_cli_usage_errors(lab_run, lab_export: tuple[Path, Path], tmp_path: Path) -> None:
+def test_cli_usage_errors(lab_run: LabRun, lab_export: tuple[Path, Path], tmp_path: Path) -> None:
     directory, keyfile = lab_export
     config = str(lab_run.lab.config_path)
     run_id = lab_run.result.run.run_id
@@ -517,7 +519,7 @@ def test_cli_usage_errors(lab_run, lab_export: tuple[Path, Path], tmp_path: Path
     assert not list(tmp_path.iterdir())
 
 
-def test_cli_export_one_provider_blocked_and_sensitive_hashed(lab_run, lab_export: tuple[Path, Path],
+def test_cli_export_one_provider_blocked_and_sensitive_hashed(lab_run: LabRun, lab_export: tuple[Path, Path],
                                                                tmp_path: Path) -> None:
     """With sensitive.hash_urls, a sensitive entry's record names neither its URL nor its host, anywhere."""
     _, keyfile = lab_export

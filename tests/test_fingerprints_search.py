@@ -51,6 +51,7 @@ def test_substring_index_agrees_with_in(needles: list[str], text: str) -> None:
 def test_required_prefix_of_regexps(pattern: str, prefix: str) -> None:
     assert required_prefix(pattern) == prefix
     # whatever the pattern matches starts with that prefix
+    matched = 0
     for text in (
         "U.S. Cyber Command",
         "abbbc",
@@ -65,7 +66,9 @@ def test_required_prefix_of_regexps(pattern: str, prefix: str) -> None:
     ):
         m = re.search(pattern, text)
         if m:
+            matched += 1
             assert m.group().startswith(prefix)
+    assert matched, f"no sample text matches {pattern}: the prefix was never checked"
 
 
 def test_prefix_index_finds_every_needle_that_starts_the_text() -> None:

@@ -105,7 +105,8 @@ def world(tmp_path: Path, pages: Pages) -> Iterator[HostileWorld]:
 
 
 def http_at(obs: dict[str, Any], hop: int = 0) -> dict[str, Any]:
-    return obs["hops"][hop]["http"]  # type: ignore[no-any-return]
+    http: dict[str, Any] = obs["hops"][hop]["http"]
+    return http
 
 
 def assert_bodies_were_read(run: HostileRun, pages: Pages) -> list[str]:

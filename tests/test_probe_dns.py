@@ -50,7 +50,7 @@ def direct(timeouts: base.Timeouts = FAST) -> base.ProbeContext:
 
 
 def answer(
-    wire: bytes, *addresses: str, rcode: int = dns.rcode.NOERROR, flags: int = 0
+    wire: bytes, *addresses: str, rcode: dns.rcode.Rcode = dns.rcode.NOERROR, flags: int = 0
 ) -> dns.message.Message:
     q = dns.message.from_wire(wire)
     r = dns.message.make_response(q)

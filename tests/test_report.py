@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import io
 import json
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+import auditor.report
 from auditor.models import (
     Confidence,
     Judgement,
@@ -22,37 +24,36 @@ from auditor.models import (
     Method,
     ProviderHealth,
     ProviderScore,
-    RunInfo,
     Verdict,
 )
 from auditor.observations import DnsLookup, HopObservation, UrlObservation
-from auditor.report import (
+from auditor.report.csvformat import (
     MEASUREMENTS_HEADER,
     SUMMARY_HEADER,
-    format_compliance_pct,
-    render_summary_table,
-    render_violations_table,
-    run_to_json,
+    neutralise,
     write_measurements_csv,
     write_run_csvs,
     write_summary_csv,
 )
-from auditor.report.csvformat import neutralise
+from auditor.report.formatting import format_compliance_pct
+from auditor.report.jsonformat import run_to_json
+from auditor.report.table import render_summary_table, render_violations_table
 from probes import base
+from tests.builders import make_entry, make_health, make_judgement, make_record, make_run
 
 UTC = dt.UTC
-RUN = RunInfo(
-    run_id="20261127T223000Z",
-    started_at=dt.datetime(2026, 11, 27, 22, 30, 0, 250000, tzinfo=UTC),
-    province="Gia Lai",
+RUN = make_run(
+    "20261127T223000Z",
+    dt.datetime(2026, 11, 27, 22, 30, 0, 250000, tzinfo=UTC),
     status="complete",
     finished_at=dt.datetime(2026, 11, 27, 23, 1, 2, tzinfo=UTC),
     config_digest="sha256:0f",
 )
 PROVIDERS = [
-    ProviderHealth(RUN.run_id, "vnpt", "VNPT Gia Lai", 45899, True, checks=("resolver 203.162.4.191: ok",)),
-    ProviderHealth(RUN.run_id, "viettel", "Viettel – Chi nhánh Pleiku", 7552, True),
-    ProviderHealth(RUN.run_id, "fpt", "FPT Telecom", None, False, reason="vantage unreachable"),
+    make_health("vnpt", run_id=RUN.run_id, provider_name="VNPT Gia Lai", asn=45899,
+                checks=("resolver 203.162.4.191: ok",)),
+    make_health("viettel", run_id=RUN.run_id, provider_name="Viettel – Chi nhánh Pleiku", asn=7552),
+    make_health("fpt", run_id=RUN.run_id, provider_name="FPT Telecom", measured=False, reason="vantage unreachable"),
 ]
 
 
@@ -69,32 +70,31 @@ OBS = UrlObservation(
 
 
 def _rec(provider_id: str, entry: ListEntry, judgement: Judgement, at: dt.datetime) -> MeasurementRecord:
-    return MeasurementRecord(RUN.run_id, provider_id, entry, judgement, at, OBS)
+    return make_record(entry, provider_id=provider_id, run_id=RUN.run_id, judgement=judgement, measured_at=at,
+                       observation=OBS)
 
 
-CASINO = ListEntry(
-    url="https://casino.example/",
-    host="casino.example",
+CASINO = make_entry(
+    "https://casino.example/",
     list_name="bocongan",
     line=2,
     category_code="CB",
     category_description="Cờ bạc",
     date_added=dt.date(2026, 11, 1),
 )
-NEWS = ListEntry(
-    url="https://xn--tintc-yva.example/b%C3%A0i?id=1&x=2",
-    host="xn--tintc-yva.example",
+NEWS = make_entry(
+    "https://xn--tintc-yva.example/b%C3%A0i?id=1&x=2",
     list_name="bocongan",
     line=3,
     category_code="TT",
 )
-FORUM = ListEntry(url="http://forum.example/", host="forum.example", list_name="extra", line=1)
+FORUM = make_entry("http://forum.example/", list_name="extra", line=1)
 
 RECORDS = [
     _rec(
         "vnpt",
         CASINO,
-        Judgement(
+        make_judgement(
             Verdict.BLOCKED, "dns.nxdomain", "NXDOMAIN from 203.162.4.191", Method.DNS, Confidence.CONFIRMED
         ),
         dt.datetime(2026, 11, 27, 22, 31, 5, 678000, tzinfo=UTC),
@@ -102,14 +102,14 @@ RECORDS = [
     _rec(
         "vnpt",
         NEWS,
-        Judgement(Verdict.ACCESSIBLE, "http.same_as_control", 'title "Trang chủ, tin tức" matches control'),
+        make_judgement(Verdict.ACCESSIBLE, "http.same_as_control", 'title "Trang chủ, tin tức" matches control'),
         # given in +07:00: written in UTC
         dt.datetime(2026, 11, 28, 5, 31, 6, tzinfo=dt.timezone(dt.timedelta(hours=7))),
     ),
     _rec(
         "viettel",
         CASINO,
-        Judgement(
+        make_judgement(
             Verdict.BLOCKED,
             "http.blockpage",
             "Trang cảnh báo: nội dung bị chặn",
@@ -121,7 +121,7 @@ RECORDS = [
     _rec(
         "viettel",
         FORUM,
-        Judgement(Verdict.INCONCLUSIVE, "control.site_down", "control: connection_refused\nretried once"),
+        make_judgement(Verdict.INCONCLUSIVE, "control.site_down", "control: connection_refused\nretried once"),
         dt.datetime(2026, 11, 27, 22, 32, 1, tzinfo=UTC),
     ),
 ]
@@ -301,7 +301,7 @@ def test_write_run_csvs_replaces_and_cleans_up_on_failure(tmp_path: Path) -> Non
 
 
 def test_write_run_csvs_refuses_a_run_id_that_is_a_path(tmp_path: Path) -> None:
-    bad = RunInfo("../etc", RUN.started_at, RUN.province)
+    bad = make_run("../etc", RUN.started_at)
     with pytest.raises(ValueError):
         write_run_csvs(tmp_path, bad, PROVIDERS, list, [])
 
@@ -404,12 +404,12 @@ def test_summary_table_renders() -> None:
 
 
 def test_violations_table_renders_accessible_entries_only() -> None:
-    odd = MeasurementRecord(
-        RUN.run_id,
-        "viettel",
+    odd = make_record(
         FORUM,
-        Judgement(Verdict.ACCESSIBLE, "http.same_as_control", "title [/b] [bold]Diễn đàn[/bold]"),
-        RUN.started_at,
+        provider_id="viettel",
+        run_id=RUN.run_id,
+        judgement=make_judgement(Verdict.ACCESSIBLE, "http.same_as_control", "title [/b] [bold]Diễn đàn[/bold]"),
+        measured_at=RUN.started_at,
     )
     text = _text(render_violations_table([*RECORDS, odd], PROVIDERS))
     assert "Violations" in text
@@ -425,12 +425,12 @@ def test_violations_table_renders_accessible_entries_only() -> None:
 
 def test_violations_table_limit_and_grace() -> None:
     many = [
-        MeasurementRecord(
-            RUN.run_id,
-            "vnpt",
-            ListEntry(f"https://v{n}.example/", f"v{n}.example", "l", n),
-            Judgement(Verdict.ACCESSIBLE, "r", "e"),
-            RUN.started_at,
+        make_record(
+            make_entry(f"https://v{n}.example/", line=n),
+            provider_id="vnpt",
+            run_id=RUN.run_id,
+            judgement=make_judgement(Verdict.ACCESSIBLE, "r", "e"),
+            measured_at=RUN.started_at,
         )
         for n in range(5)
     ]
@@ -455,17 +455,17 @@ def test_csv_schema_doc_matches_the_headers() -> None:
 
 
 # Every free-text field starts with a character a spreadsheet would take for a formula.
-HOSTILE_RUN = RunInfo(
-    run_id="20261127T223000Z",
-    started_at=dt.datetime(2026, 11, 27, 22, 30, tzinfo=UTC),
+HOSTILE_RUN = make_run(
+    "20261127T223000Z",
+    dt.datetime(2026, 11, 27, 22, 30, tzinfo=UTC),
     province="+84 Gia Lai",
     status="complete",
 )
 HOSTILE_PROVIDERS = [
-    ProviderHealth(RUN.run_id, "-vnpt", '=HYPERLINK("http://evil.example","x")', 45899, True)
+    make_health("-vnpt", run_id=RUN.run_id, provider_name='=HYPERLINK("http://evil.example","x")', asn=45899)
 ]
-HOSTILE_ENTRY = ListEntry(
-    url="=cmd|' /C calc'!A0",  # normalise_url would refuse it; the writer must not rely on that
+HOSTILE_ENTRY = make_entry(
+    "=cmd|' /C calc'!A0",  # normalise_url would refuse it; the writer must not rely on that
     host="x",
     list_name="@list",
     line=2,
@@ -476,25 +476,25 @@ HOSTILE_RECORDS = [
     _rec(
         "-vnpt",
         HOSTILE_ENTRY,
-        Judgement(Verdict.BLOCKED, "r", "@SUM(1+1)", Method.HTTP, Confidence.CONFIRMED),
+        make_judgement(Verdict.BLOCKED, "r", "@SUM(1+1)", Method.HTTP, Confidence.CONFIRMED),
         dt.datetime(2026, 11, 27, 22, 31, 5, tzinfo=UTC),
     ),
     _rec(
         "-vnpt",
         HOSTILE_ENTRY,
-        Judgement(Verdict.ACCESSIBLE, "r", "\t=1+1"),
+        make_judgement(Verdict.ACCESSIBLE, "r", "\t=1+1"),
         dt.datetime(2026, 11, 27, 22, 31, 6, tzinfo=UTC),
     ),
     _rec(
         "-vnpt",
         HOSTILE_ENTRY,
-        Judgement(Verdict.INCONCLUSIVE, "r", "'=1+1 already quoted"),
+        make_judgement(Verdict.INCONCLUSIVE, "r", "'=1+1 already quoted"),
         dt.datetime(2026, 11, 27, 22, 31, 7, tzinfo=UTC),
     ),
     _rec(
         "-vnpt",
         HOSTILE_ENTRY,
-        Judgement(Verdict.INCONCLUSIVE, "r", "'quoted', and a=1 later"),  # nothing to neutralise
+        make_judgement(Verdict.INCONCLUSIVE, "r", "'quoted', and a=1 later"),  # nothing to neutralise
         dt.datetime(2026, 11, 27, 22, 31, 8, tzinfo=UTC),
     ),
 ]
@@ -585,3 +585,10 @@ def test_neutralised_csv_reads_back_to_the_same_values() -> None:
 def test_neutralise(text: str, written: str) -> None:
     assert neutralise(text) == written
     assert restore(written) == text
+
+
+@pytest.mark.parametrize("name", sorted(auditor.report.__all__))
+def test_the_report_package_names_are_its_modules_own(name: str) -> None:
+    """`from auditor.report import X` (loaded on first use) gives the very object its module defines."""
+    module = importlib.import_module(f"auditor.report.{auditor.report._EXPORTS[name]}")
+    assert getattr(auditor.report, name) is getattr(module, name)

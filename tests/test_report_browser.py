@@ -55,7 +55,7 @@ def _text_of(dom: str, section_id: str) -> str:
 
 
 @pytest.mark.parametrize("lang", ["en", "vi"])
-def test_browser_builds_the_page_as_written(pages, tmp_path: Path, lang: str) -> None:  # type: ignore[no-untyped-def]
+def test_browser_builds_the_page_as_written(pages: dict[str, Path], tmp_path: Path, lang: str) -> None:
     assert CHROMIUM is not None
     dom = dump_dom(CHROMIUM, pages[lang], tmp_path / "profile")
     assert "<script" not in dom  # the hostile title stayed text: no element was made of it
@@ -75,7 +75,7 @@ def test_browser_builds_the_page_as_written(pages, tmp_path: Path, lang: str) ->
         assert "80.0" in summary and "Compliance %" in summary
 
 
-def test_screenshot_shows_the_report(pages, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_screenshot_shows_the_report(pages: dict[str, Path], tmp_path: Path) -> None:
     assert CHROMIUM is not None
     png = artifacts_dir() / "report-vi.png"
     png.unlink(missing_ok=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from auditor.analysis import analyse
+from auditor.analysis import RunAnalysis, analyse
 from auditor.report.csvformat import (
     MEASUREMENTS_HEADER,
     MEASUREMENTS_HEADER_VI,
@@ -20,12 +22,13 @@ from auditor.report.csvformat import (
     write_run_csvs,
     write_summary_csv,
 )
+from auditor.store import SqliteStore
 from tests import fixed_store as fx
 from tests.test_report_html import check_golden
 
 
 @pytest.fixture(scope="module")
-def analysed():  # type: ignore[no-untyped-def]
+def analysed() -> Iterator[tuple[SqliteStore, RunAnalysis]]:
     store = fx.fixed_store()
     a = analyse(store, fx.LAST.run_id, grace_hours=fx.GRACE_HOURS, timezone=fx.TIMEZONE,
                 must_block=fx.MUST_BLOCK, must_allow=fx.MUST_ALLOW)
@@ -38,7 +41,7 @@ def analysed():  # type: ignore[no-untyped-def]
 EXTRAS = SUMMARY_HEADER[-6:-1]  # the five analysis columns (version 2); vantage_lost (version 3) follows
 
 
-def test_summary_csv_golden(analysed) -> None:  # type: ignore[no-untyped-def]
+def test_summary_csv_golden(analysed: tuple[SqliteStore, RunAnalysis]) -> None:
     _, a = analysed
     fh = io.StringIO(newline="")
     write_summary_csv(fh, a.scores, summary_extras(a))
@@ -52,26 +55,26 @@ def test_summary_csv_golden(analysed) -> None:  # type: ignore[no-untyped-def]
     assert rows["vnpt"]["urls_total"] == "7"  # the must-allow portal is left out of the counts
 
 
-def test_measurements_csv_golden(analysed) -> None:  # type: ignore[no-untyped-def]
+def test_measurements_csv_golden(analysed: tuple[SqliteStore, RunAnalysis]) -> None:
     store, a = analysed
     fh = io.StringIO(newline="")
     write_measurements_csv(fh, a.run, store.providers(a.run.run_id), store.iter_measurements(a.run.run_id))
     check_golden("measurements.csv", fh.getvalue())
 
 
-def test_existing_columns_are_unchanged_by_the_analysis(analysed) -> None:  # type: ignore[no-untyped-def]
+def test_existing_columns_are_unchanged_by_the_analysis(analysed: tuple[SqliteStore, RunAnalysis]) -> None:
     _, a = analysed
     with_extras, without = io.StringIO(newline=""), io.StringIO(newline="")
     write_summary_csv(with_extras, a.scores, summary_extras(a))
     write_summary_csv(without, a.scores)
     cut = len(SUMMARY_HEADER) - 6
-    for r1, r2 in zip(csv.reader(io.StringIO(with_extras.getvalue())), csv.reader(io.StringIO(without.getvalue())),
-                      strict=True):
-        assert r1[:cut] == r2[:cut]
+    rows_with, rows_without = (list(csv.reader(io.StringIO(fh.getvalue()))) for fh in (with_extras, without))
+    assert len(rows_with) == len(rows_without) == 1 + len(fx.PROVIDERS)  # the header and one row each
+    assert [r[:cut] for r in rows_with] == [r[:cut] for r in rows_without]
     assert SUMMARY_HEADER[:cut][-1] == "compliance_pct"  # appended after the last contract column
 
 
-def test_vietnamese_headers_only_when_asked(analysed) -> None:  # type: ignore[no-untyped-def]
+def test_vietnamese_headers_only_when_asked(analysed: tuple[SqliteStore, RunAnalysis]) -> None:
     store, a = analysed
     fh = io.StringIO(newline="")
     write_summary_csv(fh, a.scores, summary_extras(a), headers="vi")
@@ -88,7 +91,7 @@ def test_vietnamese_headers_only_when_asked(analysed) -> None:  # type: ignore[n
     assert fh.getvalue().startswith(",".join(SUMMARY_HEADER) + "\r\n")
 
 
-def test_run_csvs_carry_the_extras(analysed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_run_csvs_carry_the_extras(analysed: tuple[SqliteStore, RunAnalysis], tmp_path: Path) -> None:
     store, a = analysed
     extras = {"vnpt": SummaryExtras(2, 0.25, 3, 4, 5)}
     _, summary = write_run_csvs(tmp_path, a.run, store.providers(a.run.run_id),

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from auditor.analysis import analyse
+from auditor.analysis import RunAnalysis, analyse
 from auditor.report.formatting import fmt_pct
 from auditor.report.history import render_history
 from auditor.report.html import render_html
@@ -37,7 +38,7 @@ def check_golden(name: str, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def analysis():  # type: ignore[no-untyped-def]
+def analysis() -> Iterator[RunAnalysis]:
     store = fx.fixed_store()
     try:
         yield analyse(store, fx.LAST.run_id, grace_hours=fx.GRACE_HOURS, timezone=fx.TIMEZONE,
@@ -47,7 +48,7 @@ def analysis():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_html_golden(analysis, lang: str) -> None:  # type: ignore[no-untyped-def]
+def test_html_golden(analysis: RunAnalysis, lang: str) -> None:
     check_golden(f"report-{lang}.html", render_html(analysis, lang))
 
 
@@ -91,7 +92,7 @@ def parse(doc: str) -> _Structure:
     return p
 
 
-def test_html_is_self_contained_and_well_formed(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_html_is_self_contained_and_well_formed(analysis: RunAnalysis) -> None:
     doc = render_html(analysis, "en")
     p = parse(doc)
     assert not p.errors and p.stack == [], p.errors
@@ -104,7 +105,7 @@ def test_html_is_self_contained_and_well_formed(analysis) -> None:  # type: igno
     assert "default-src 'none'" in doc  # and the browser is told not to fetch or run anything either
 
 
-def test_html_escapes_what_came_from_the_network(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_html_escapes_what_came_from_the_network(analysis: RunAnalysis) -> None:
     doc = render_html(analysis, "en")
     assert "<script>" not in doc and "</td><script>" not in doc
     assert "&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in doc
@@ -113,15 +114,22 @@ def test_html_escapes_what_came_from_the_network(analysis) -> None:  # type: ign
     assert 'title "</td><script>alert(1)</script>" & length as control' in shown  # shown as text
 
 
-def _section(doc: str, section_id: str) -> str:
+def section_html(doc: str, section_id: str) -> str:
+    """The markup of one <section> of the page, which must be there."""
     m = re.search(rf'<section id="{section_id}">(.*?)</section>', doc, re.DOTALL)
     assert m, section_id
-    return " ".join(parse(m.group(1)).text)
+    return m.group(1)
 
 
-def test_html_shows_every_finding(analysis) -> None:  # type: ignore[no-untyped-def]
+def _section(doc: str, section_id: str) -> str:
+    """The text one <section> of the page shows."""
+    return " ".join(parse(section_html(doc, section_id)).text)
+
+
+def test_html_shows_every_finding(analysis: RunAnalysis) -> None:
     doc = render_html(analysis, "en")
     summary = _section(doc, "summary")
+    assert [p.provider_id for p in analysis.providers] == [pid for pid, _, _ in fx.PROVIDERS]
     for p in analysis.providers:
         assert p.provider_name in summary
     assert "80.0" in summary and "16.6" in summary and "FLAGGED" in summary
@@ -138,13 +146,13 @@ def test_html_shows_every_finding(analysis) -> None:  # type: ignore[no-untyped-
     cats = _section(doc, "categories")
     assert "CB — Cờ bạc" in cats and "TE — Bảo vệ trẻ em" in cats and "(no category)" in cats
     # the trend: one polyline per provider with at least two scored runs, 4 runs on the axis
-    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
+    trend = section_html(doc, "trend")
     assert trend.count("<polyline") == 4  # mobifone: its three scored nights; the fourth has no score
     assert trend.count("<circle") == 3 * 4 + 3
     assert "25/11" not in trend and "11-25" in trend and "11-28" in trend
 
 
-def test_html_in_vietnamese(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_html_in_vietnamese(analysis: RunAnalysis) -> None:
     doc = render_html(analysis, "vi")
     assert '<html lang="vi">' in doc
     shown = " ".join(parse(doc).text)
@@ -173,7 +181,7 @@ def _text(renderable: object) -> str:
     return console.export_text()
 
 
-def test_summary_table_in_vietnamese(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_summary_table_in_vietnamese(analysis: RunAnalysis) -> None:
     text = _text(render_summary_table(analysis.scores, analysis.run, lang="vi"))
     for label in ("Nhà mạng", "Đã đo", "Bị chặn", "Truy cập được", "Không kết luận", "Tỷ lệ tuân thủ %"):
         assert label in text
@@ -181,7 +189,7 @@ def test_summary_table_in_vietnamese(analysis) -> None:  # type: ignore[no-untyp
     assert vnpt.split("│")[-2].strip() == "80,0" and " có " in vnpt
 
 
-def test_analysis_tables(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_analysis_tables(analysis: RunAnalysis) -> None:
     text = _text(render_analysis(analysis, "en"))
     fpt = next(line for line in text.splitlines() if "FPT Telecom (fpt)" in line and "FLAGGED" in line)
     cells = [c.strip() for c in fpt.split("│")[1:-1]]
@@ -229,6 +237,6 @@ def test_trend_axis_tells_runs_of_the_same_day_apart() -> None:
     later = a.trend_runs[-2].started_at + dt.timedelta(hours=20, minutes=15)
     runs = a.trend_runs[:-1] + (replace(a.trend_runs[-1], started_at=later),)
     doc = render_html(replace(a, trend_runs=runs), "en")
-    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
+    trend = section_html(doc, "trend")
     assert "11-27 01:30" in trend and "11-27 21:45" in trend
     assert ">11-25<" not in trend and "11-25 01:30" in trend

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -23,27 +24,27 @@ def validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-def dumps(doc: dict) -> str:  # type: ignore[type-arg]
+def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 
 @pytest.fixture(scope="module")
-def doc():  # type: ignore[no-untyped-def]
+def doc() -> dict[str, Any]:
     with fx.fixed_store() as store:
         a = analyse(store, fx.LAST.run_id, grace_hours=fx.GRACE_HOURS, timezone=fx.TIMEZONE,
                     must_block=fx.MUST_BLOCK, must_allow=fx.MUST_ALLOW)
         return report_to_json(a, store.providers(fx.LAST.run_id), store.iter_measurements(fx.LAST.run_id))
 
 
-def test_json_golden(doc) -> None:  # type: ignore[no-untyped-def]
+def test_json_golden(doc: dict[str, Any]) -> None:
     check_golden("report.json", dumps(doc))
 
 
-def test_json_is_valid_against_the_published_schema(doc) -> None:  # type: ignore[no-untyped-def]
+def test_json_is_valid_against_the_published_schema(doc: dict[str, Any]) -> None:
     validator().validate(doc)
 
 
-def test_schema_rejects_what_it_should(doc) -> None:  # type: ignore[no-untyped-def]
+def test_schema_rejects_what_it_should(doc: dict[str, Any]) -> None:
     v = validator()
     missing = json.loads(json.dumps(doc))
     del missing["analysis"]
@@ -56,7 +57,7 @@ def test_schema_rejects_what_it_should(doc) -> None:  # type: ignore[no-untyped-
     assert not v.is_valid(bad)
 
 
-def test_version_2_carries_version_1_and_the_analysis(doc) -> None:  # type: ignore[no-untyped-def]
+def test_version_2_carries_version_1_and_the_analysis(doc: dict[str, Any]) -> None:
     assert doc["schema"] == SCHEMA_V2
     assert set(doc) == {"schema", "run", "providers", "scores", "measurements", "analysis"}
     fpt = next(p for p in doc["analysis"]["providers"] if p["provider_id"] == "fpt")

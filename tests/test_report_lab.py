@@ -12,18 +12,20 @@ import asyncio
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from auditor.analysis import RunAnalysis, analyse
+from auditor.analysis import ProviderAnalysis, RunAnalysis, analyse
 from auditor.config import Config, load_config
 from auditor.engine import run_audit
 from auditor.lab import Lab, scenario
 from auditor.models import RunInfo
 from auditor.report.csvformat import summary_extras, write_summary_csv
+from auditor.report.formatting import format_compliance_pct
 from auditor.report.html import render_html
 from auditor.report.jsonformat import report_to_json
 from auditor.report.table import render_analysis
@@ -41,10 +43,23 @@ class TwoNights:
     analysis: RunAnalysis
 
 
+def provider_of(a: RunAnalysis, provider_id: str) -> ProviderAnalysis:
+    p = a.provider(provider_id)
+    assert p is not None, provider_id
+    return p
+
+
+def html_part(pattern: str, doc: str) -> str:
+    """The first group of `pattern` in the page, which must be there."""
+    m = re.search(pattern, doc, re.DOTALL)
+    assert m is not None, pattern
+    return m.group(1)
+
+
 @pytest.fixture(scope="module")
-def two_nights(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def two_nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNights]:
     workdir = tmp_path_factory.mktemp("two-nights")
-    runs = []
+    runs: list[RunInfo] = []
     for night in (1, 2):
         with Lab(workdir, night=night) as lab:
             config = load_config(lab.config_path)
@@ -62,48 +77,50 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
         store.close()
 
 
-def test_night_2_is_judged_as_the_scenario_says(two_nights) -> None:  # type: ignore[no-untyped-def]
+def test_night_2_is_judged_as_the_scenario_says(two_nights: TwoNights) -> None:
     assert two_nights.config.must_block == (scenario.MUST_BLOCK_URL,)
     assert two_nights.config.must_allow == (scenario.MUST_ALLOW_URL,)
     assert [r.run_id for r in two_nights.analysis.trend_runs] == [r.run_id for r in two_nights.runs]
 
 
-def test_analysis_shows_the_regressions(two_nights) -> None:  # type: ignore[no-untyped-def]
+def test_analysis_shows_the_regressions(two_nights: TwoNights) -> None:
     a = two_nights.analysis
     assert [(n.finding.provider_id, n.finding.url, n.previous_run_id) for n in a.newly_accessible] == [
         ("vnpt", TCPBLACKHOLE, two_nights.runs[0].run_id)
     ]
     assert [(f.provider_id, f.url) for f in a.must_block_failed] == [("mobifone", scenario.MUST_BLOCK_URL)]
-    assert a.provider("mobifone").flagged and not a.provider("viettel").flagged
+    assert provider_of(a, "mobifone").flagged and not provider_of(a, "viettel").flagged
     assert [(f.provider_id, f.url, f.rule) for f in a.overblocked] == [
         ("viettel", scenario.MUST_ALLOW_URL, "dns.nxdomain")
     ]
     # mobifone: every violation of night 1 that is still one on night 2 is persistent (two in a row)
-    mobifone = a.provider("mobifone")
-    assert mobifone.persistent_violations == mobifone.violations - 1  # the must-block URL is new tonight
-    # trends: two points per measured provider; mobifone went up (it blocks open-case now), vnpt down
-    trend = {p.provider_id: [t.compliance_pct for t in p.trend] for p in a.providers}
-    assert trend["mobifone"][0] == 0.0 and trend["mobifone"][1] > 0
-    assert trend["vnpt"][1] < trend["vnpt"][0]
-    assert trend["deadvantage"] == [None, None]
-    # the must-allow portal is no part of anyone's compliance
-    assert all(g.key != "must-allow" for p in a.providers for g in p.by_list)
+    mobifone = provider_of(a, "mobifone")
+    assert (mobifone.violations, mobifone.persistent_violations) == (22, 21)  # the must-block URL is new tonight
+    # trends: two points per provider; mobifone went up (it blocks open-case now), vnpt down (the blackhole
+    # is gone); the unmeasured have no score either night
+    trend = {p.provider_id: [format_compliance_pct(t.compliance_pct) for t in p.trend] for p in a.providers}
+    assert trend == {
+        "viettel": ["39.1", "41.6"], "vnpt": ["18.1", "17.3"], "fpt": ["22.7", "26.0"], "mobifone": ["0.0", "4.3"],
+        "deadvantage": ["", ""], "deadresolver": ["", ""], "canaryfail": ["", ""],
+    }
+    # the must-allow portal is no part of anyone's compliance: no provider has a group for its list
+    assert {g.key for p in a.providers for g in p.by_list} == {"lab-list", "must-block"}
     # time to block: open-case was first blocked at mobifone tonight
     ttb = {(t.provider_id, t.url): t for t in a.time_to_block}
     assert ttb[("mobifone", "http://open-case.example/")].run_id == two_nights.runs[1].run_id
     assert ttb[("vnpt", TCPBLACKHOLE)].run_id == two_nights.runs[0].run_id
 
 
-def test_every_format_shows_them(two_nights) -> None:  # type: ignore[no-untyped-def]
+def test_every_format_shows_them(two_nights: TwoNights) -> None:
     a, store = two_nights.analysis, two_nights.store
     run_id = a.run.run_id
     # HTML
     doc = render_html(a, "vi")
-    newly = re.search(r'<h3 id="newly-accessible">(.*?)</table>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
+    newly = html_part(r'<h3 id="newly-accessible">(.*?)</table>', doc)
     assert "tcpblackhole-case.example" in newly and "(1)" in newly
-    trend = re.search(r'<section id="trend">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
+    trend = html_part(r'<section id="trend">(.*?)</section>', doc)
     assert trend.count("<polyline") == 4  # the four measured providers, two nights each
-    assert "kiemtra-chan.example" in re.search(r'<section id="must-block">(.*?)</section>', doc, re.DOTALL).group(1)  # type: ignore[union-attr]
+    assert "kiemtra-chan.example" in html_part(r'<section id="must-block">(.*?)</section>', doc)
     # JSON
     j = report_to_json(a, store.providers(run_id), store.iter_measurements(run_id))
     validator().validate(j)

@@ -8,45 +8,34 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 
-from auditor.models import (
-    Confidence,
-    Judgement,
-    ListEntry,
-    MeasurementRecord,
-    Method,
-    ProviderHealth,
-    RunInfo,
-    Verdict,
-)
+from auditor.models import ListEntry, MeasurementRecord, ProviderHealth, ProviderScore, Verdict
 from auditor.scoring import is_in_grace, score_groups, score_run
+from tests.builders import make_entry, make_health, make_record, make_run
 
 UTC = dt.UTC
 HCM = "Asia/Ho_Chi_Minh"  # UTC+7, no DST
 # 2026-11-28 05:30 in Gia Lai
-RUN = RunInfo(run_id="r1", started_at=dt.datetime(2026, 11, 27, 22, 30, tzinfo=UTC), province="Gia Lai")
+RUN = make_run("r1", dt.datetime(2026, 11, 27, 22, 30, tzinfo=UTC))
 
 _counter = iter(range(1, 1_000_000))
 
 
-def entry(date_added: dt.date | None = None) -> ListEntry:
+def entry(date_added: dt.date | None = None, list_name: str = "l", code: str = "") -> ListEntry:
+    """A new URL each call."""
     n = next(_counter)
-    return ListEntry(
-        url=f"https://s{n}.example/", host=f"s{n}.example", list_name="l", line=n, date_added=date_added
-    )
+    return make_entry(f"https://s{n}.example/", line=n, date_added=date_added, list_name=list_name,
+                      category_code=code, category_description=f"desc {code}" if code else "")
 
 
 def rec(
     provider_id: str, verdict: Verdict, date_added: dt.date | None = None, run_id: str = "r1"
 ) -> MeasurementRecord:
-    if verdict is Verdict.BLOCKED:
-        j = Judgement(verdict, "dns.nxdomain", "NXDOMAIN", Method.DNS, Confidence.CONFIRMED)
-    else:
-        j = Judgement(verdict, "x", "y")
-    return MeasurementRecord(run_id, provider_id, entry(date_added), j, RUN.started_at)
+    return make_record(entry(date_added), provider_id=provider_id, run_id=run_id, verdict=verdict,
+                       measured_at=RUN.started_at)
 
 
 def provider(provider_id: str, measured: bool = True, asn: int | None = 64500) -> ProviderHealth:
-    return ProviderHealth("r1", provider_id, provider_id.upper(), asn, measured)
+    return make_health(provider_id, asn=asn, measured=measured)
 
 
 def score(
@@ -54,7 +43,7 @@ def score(
     records: list[MeasurementRecord],
     grace_hours: float = 24.0,
     timezone: str = HCM,
-):  # type: ignore[no-untyped-def]
+) -> list[ProviderScore]:
     return score_run(RUN, providers, iter(records), grace_hours=grace_hours, timezone=timezone)
 
 
@@ -178,7 +167,7 @@ def test_time_zone_moves_the_boundary() -> None:
     started = dt.datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
     assert is_in_grace(entry(ADDED), started, 24, HCM) is False
     assert is_in_grace(entry(ADDED), started, 24, "UTC") is True
-    run = RunInfo("r1", started, "Gia Lai")
+    run = make_run("r1", started)
     records = [rec("p", Verdict.ACCESSIBLE, ADDED), rec("p", Verdict.BLOCKED, dt.date(2020, 1, 1))]
     (hcm,) = score_run(run, [provider("p")], records, grace_hours=24, timezone=HCM)
     (utc,) = score_run(run, [provider("p")], records, grace_hours=24, timezone="UTC")
@@ -214,10 +203,7 @@ def test_excluded_urls_are_left_out_entirely() -> None:
 
 
 def _grouped(list_name: str, code: str, verdict: Verdict, added: dt.date | None = None) -> MeasurementRecord:
-    r = rec("p", verdict, added)
-    e = r.entry
-    entry2 = ListEntry(e.url, e.host, list_name, e.line, code, f"desc {code}" if code else "", added)
-    return MeasurementRecord(r.run_id, r.provider_id, entry2, r.judgement, r.measured_at)
+    return make_record(entry(added, list_name, code), verdict=verdict, measured_at=RUN.started_at)
 
 
 def test_score_groups_per_list_and_per_category() -> None:
@@ -236,4 +222,6 @@ def test_score_groups_per_list_and_per_category() -> None:
         ("TT", "desc TT", 0, None),
     ]
     (dead,) = score_groups(RUN, [provider("p", measured=False)], records, grace_hours=24, timezone=HCM)
-    assert all(g.compliance_pct is None for g in dead.by_list + dead.by_category)
+    # not measured: every group is there, none has a score
+    assert [(g.key, g.compliance_pct) for g in dead.by_list] == [("a", None), ("b", None)]
+    assert [(g.key, g.compliance_pct) for g in dead.by_category] == [("", None), ("CB", None), ("TT", None)]

@@ -44,7 +44,7 @@ class Servers:
     def __init__(self, names: list[str], ca: trustme.CA) -> None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert(*names).configure_cert(ctx)
-        zone = {n: ("127.0.0.1",) for n in names}
+        zone: dict[str, tuple[str, ...]] = {n: ("127.0.0.1",) for n in names}
         self.web = SlowWebServer({n: Site(n, title=n) for n in names}, {}, ctx)
         self.control_dns, self.provider_dns = LabResolver(zone), LabResolver(zone)
         self.loop = asyncio.new_event_loop()

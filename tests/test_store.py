@@ -16,20 +16,12 @@ from typing import cast
 import pytest
 
 from auditor.errors import StoreError
-from auditor.models import (
-    Confidence,
-    Judgement,
-    ListEntry,
-    MeasurementRecord,
-    Method,
-    ProviderHealth,
-    RunInfo,
-    Verdict,
-)
+from auditor.models import Confidence, ListEntry, MeasurementRecord, Method, ProviderHealth, RunInfo, Verdict
 from auditor.observations import DnsLookup, EndpointObservation, HopObservation, UrlObservation
 from auditor.store import Store, open_store
 from auditor.store.sqlite import SqliteStore
 from probes import base
+from tests.builders import make_entry, make_health, make_judgement, make_record, make_run, observed
 
 UTC = dt.UTC
 ICT = dt.timezone(dt.timedelta(hours=7))
@@ -38,29 +30,17 @@ NEVER = 3600.0  # a flush interval long enough that only flush()/close()/the row
 
 
 def run_info(run_id: str = "r1", started: dt.datetime = STARTED) -> RunInfo:
-    return RunInfo(run_id=run_id, started_at=started, province="Gia Lai", config_digest="abc123")
+    return make_run(run_id, started, config_digest="abc123")
 
 
-def health(provider_id: str, run_id: str = "r1", **kw: object) -> ProviderHealth:
-    defaults: dict[str, object] = {
-        "provider_name": f"Provider {provider_id}",
-        "asn": 7552,
-        "measured": True,
-        "reason": "",
-        "checks": (),
-    }
-    defaults.update(kw)
-    return ProviderHealth(run_id=run_id, provider_id=provider_id, **defaults)  # type: ignore[arg-type]
+def health(provider_id: str, *, provider_name: str | None = None, asn: int | None = 7552, measured: bool = True,
+           reason: str = "", checks: tuple[str, ...] = ()) -> ProviderHealth:
+    return make_health(provider_id, provider_name=provider_name or f"Provider {provider_id}", asn=asn,
+                       measured=measured, reason=reason, checks=checks)
 
 
-def entry(n: int, list_name: str = "bocongan", **kw: object) -> ListEntry:
-    return ListEntry(
-        url=f"https://site{n}.example/path?q={n}",
-        host=f"site{n}.example",
-        list_name=list_name,
-        line=n + 1,
-        **kw,  # type: ignore[arg-type]
-    )
+def entry(n: int, list_name: str = "bocongan") -> ListEntry:
+    return make_entry(f"https://site{n}.example/path?q={n}", list_name=list_name, line=n + 1)
 
 
 def observation(url: str = "https://site.example/", title: str = "", vantage_id: str = "vnpt") -> UrlObservation:
@@ -93,15 +73,13 @@ def record(
     list_name: str = "bocongan",
 ) -> MeasurementRecord:
     if verdict is Verdict.BLOCKED:
-        judgement = Judgement(
-            verdict, "dns.nxdomain", "NXDOMAIN from 203.162.4.191", Method.DNS, Confidence.CONFIRMED
-        )
+        judgement = make_judgement(verdict, "dns.nxdomain", "NXDOMAIN from 203.162.4.191")
     else:
-        judgement = Judgement(verdict, "http.same_as_control", "200, title matches control")
-    return MeasurementRecord(
-        run_id=run_id,
+        judgement = make_judgement(verdict, "http.same_as_control", "200, title matches control")
+    return make_record(
+        entry(n, list_name),
         provider_id=provider_id,
-        entry=entry(n, list_name),
+        run_id=run_id,
         judgement=judgement,
         measured_at=STARTED + dt.timedelta(seconds=n),
         observation=observation(f"https://site{n}.example/path?q={n}", title=str(n)),
@@ -128,10 +106,9 @@ def test_sqlite_store_is_a_store(db: Path) -> None:
 
 def test_round_trip_every_field(db: Path) -> None:
     started_ict = dt.datetime(2026, 11, 28, 5, 30, 0, 123456, tzinfo=ICT)  # = STARTED, given in +07:00
-    run = RunInfo(run_id="r1", started_at=started_ict, province="Gia Lai", config_digest="sha256:ff")
-    rich_entry = ListEntry(
-        url="https://xn--bo-dna.example/tin-tức?id=1",
-        host="xn--bo-dna.example",
+    run = make_run("r1", started_ict, config_digest="sha256:ff")
+    rich_entry = make_entry(
+        "https://xn--bo-dna.example/tin-tức?id=1",
         list_name="bocongan",
         line=17,
         category_code="CB",
@@ -140,21 +117,18 @@ def test_round_trip_every_field(db: Path) -> None:
         source="Công văn 123/BTTTT",
         notes="ghi chú, có dấu phẩy",
     )
-    blocked = MeasurementRecord(
-        run_id="r1",
+    blocked = make_record(
+        rich_entry,
         provider_id="vnpt",
-        entry=rich_entry,
-        judgement=Judgement(
-            Verdict.BLOCKED, "tls.sni_reset", "RST after ClientHello", Method.TLS, Confidence.LIKELY
-        ),
+        judgement=make_judgement(Verdict.BLOCKED, "tls.sni_reset", "RST after ClientHello", Method.TLS,
+                                 Confidence.LIKELY),
         measured_at=dt.datetime(2026, 11, 28, 5, 31, 5, 42, tzinfo=ICT),
         observation=observation(rich_entry.url, title="Trang bị chặn"),
     )
-    plain = MeasurementRecord(
-        run_id="r1",
+    plain = make_record(
+        entry(1),
         provider_id="fpt",
-        entry=entry(1),
-        judgement=Judgement(Verdict.INCONCLUSIVE, "control.site_down", "control could not reach it"),
+        judgement=make_judgement(Verdict.INCONCLUSIVE, "control.site_down", "control could not reach it"),
         measured_at=STARTED,
     )
     with SqliteStore(str(db)) as store:
@@ -168,10 +142,9 @@ def test_round_trip_every_field(db: Path) -> None:
 
     with SqliteStore(str(db)) as store:
         got_run = store.get_run("r1")
-        assert got_run == RunInfo(
-            run_id="r1",
-            started_at=STARTED,
-            province="Gia Lai",
+        assert got_run == make_run(
+            "r1",
+            STARTED,
             status="partial",
             finished_at=dt.datetime(2026, 11, 27, 23, 0, tzinfo=UTC),
             config_digest="sha256:ff",
@@ -201,7 +174,7 @@ def test_observations_are_compact_json_text(db: Path) -> None:
     with SqliteStore(str(db)) as store:
         store.begin_run(run_info())
         obs = observation(title="Trang bị chặn")
-        store.record_measurement(replace(record(1), observation=obs))
+        store.record_measurement(observed(record(1), obs))
         store.record_control("r1", obs.url, obs)
     conn = sqlite3.connect(db)
     (text,) = conn.execute("SELECT observations_json FROM measurements").fetchone()
@@ -218,7 +191,7 @@ def test_not_json_able_observations_fail_in_the_caller(db: Path) -> None:
     bad = replace(observation(), vantage=cast(str, object()))  # a bug in a probe: not a string
     with SqliteStore(str(db)) as store:
         with pytest.raises(TypeError):
-            store.record_measurement(replace(record(1), observation=bad))
+            store.record_measurement(observed(record(1), bad))
         with pytest.raises(TypeError):
             store.record_control("r1", "https://x.example/", bad)
 
@@ -380,8 +353,8 @@ def test_killed_writer_keeps_what_it_measured(db: Path) -> None:
     script = textwrap.dedent(
         f"""
         import datetime as dt, os, signal, sys, time
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_store import record, run_info
+        sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+        from tests.test_store import record, run_info
         from auditor.store import open_store
         store = open_store("sqlite:///" + {str(db)!r})
         store.begin_run(run_info())

@@ -20,26 +20,9 @@ from auditor.config import parse_store_url
 from auditor.errors import ExitStatus
 from auditor.lab import scenario
 from auditor.runlock import RunLock, lock_path_for
+from tests.labrun import LabRun, lab_config
 
 runner = CliRunner()
-
-
-def lab_config(lab_run, tmp_path: Path, **overrides: str) -> Path:
-    """The running lab's config with a store and outputs of this test's own."""
-    text = lab_run.lab.config_path.read_text(encoding="utf-8")
-    store = tmp_path / "audit.db"
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("store:"):
-            line = f"store: sqlite:///{store}"
-        elif line.startswith("output_dir:"):
-            line = f"output_dir: {tmp_path / 'reports'}"
-        lines.append(line)
-    for key, value in overrides.items():
-        lines.append(f"{key}: {value}")
-    path = tmp_path / "config.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def stored_rows(db: Path) -> int:
@@ -52,14 +35,14 @@ def stored_rows(db: Path) -> int:
         return 0
 
 
-def start_run(config: Path, *args: str) -> subprocess.Popen:  # type: ignore[type-arg]
+def start_run(config: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "auditor.cli", "run", "-c", str(config), "--quiet", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
-def wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen, timeout: float = 60) -> int:  # type: ignore[type-arg]
+def wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen[str], timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         n = stored_rows(db)
@@ -77,7 +60,7 @@ def csv_pairs(path: Path) -> list[tuple[str, str]]:
 EXPECTED_PAIRS = len(scenario.PROVIDERS) * len(scenario.listed_urls())
 
 
-def test_second_run_on_the_same_store_is_refused(lab_run, tmp_path: Path) -> None:
+def test_second_run_on_the_same_store_is_refused(lab_run: LabRun, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
     lock_path = lock_path_for(parse_store_url(f"sqlite:///{tmp_path / 'audit.db'}"))
     with RunLock(lock_path).acquire({"note": "a running audit"}):
@@ -86,7 +69,7 @@ def test_second_run_on_the_same_store_is_refused(lab_run, tmp_path: Path) -> Non
     assert "holds the lock" in result.output and f"pid {os.getpid()}" in result.output
 
 
-def test_stale_lock_of_a_killed_run_is_taken_over(lab_run, tmp_path: Path) -> None:
+def test_stale_lock_of_a_killed_run_is_taken_over(lab_run: LabRun, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
     lock_path = lock_path_for(parse_store_url(f"sqlite:///{tmp_path / 'audit.db'}"))
     lock_path.write_text(json.dumps({"pid": "999999", "started": "2026-11-26T01:30:00Z"}))
@@ -96,7 +79,7 @@ def test_stale_lock_of_a_killed_run_is_taken_over(lab_run, tmp_path: Path) -> No
     assert "took over the lock left by a run that died (pid 999999" in log.read_text()
 
 
-def test_kill_9_then_resume_keeps_every_measurement_and_finishes_the_same_run(lab_run, tmp_path: Path) -> None:
+def test_kill_9_then_resume_keeps_every_measurement_and_finishes_the_same_run(lab_run: LabRun, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
     db = tmp_path / "audit.db"
     proc = start_run(config)
@@ -120,7 +103,7 @@ def test_kill_9_then_resume_keeps_every_measurement_and_finishes_the_same_run(la
     assert len(pairs) == len(set(pairs)) == EXPECTED_PAIRS
 
 
-def test_sigterm_stops_quickly_stores_what_completed_and_marks_the_summary_partial(lab_run, tmp_path: Path) -> None:
+def test_sigterm_stops_quickly_stores_what_completed_and_marks_the_summary_partial(lab_run: LabRun, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
     db = tmp_path / "audit.db"
     proc = start_run(config)
@@ -150,19 +133,16 @@ def test_sigterm_stops_quickly_stores_what_completed_and_marks_the_summary_parti
     assert len(pairs) == len(set(pairs)) == EXPECTED_PAIRS
 
 
-def test_json_log_has_the_run_story_and_never_a_password(lab_run, tmp_path: Path) -> None:
+def test_json_log_has_the_run_story_and_never_a_password(lab_run: LabRun, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
     text = config.read_text(encoding="utf-8")
     # the dead-vantage provider gets credentials in its proxy URL: its failure is logged
-    dead = next(line for line in text.splitlines() if "proxy: socks5://127.0.0.1:" in line and "dead" not in line)
-    del dead
     lines = text.splitlines()
     idx = next(i for i, line in enumerate(lines) if "id: deadvantage" in line)
-    for j in range(idx, len(lines)):
-        if "proxy: socks5://127.0.0.1:" in lines[j]:
-            lines[j] = lines[j].replace("socks5://", "socks5://probe:s3cr3t-pw@")
-            break
+    j = next(j for j in range(idx, len(lines)) if "proxy: socks5://127.0.0.1:" in lines[j])
+    lines[j] = lines[j].replace("socks5://", "socks5://probe:s3cr3t-pw@")
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert "socks5://probe:s3cr3t-pw@127.0.0.1:" in config.read_text(encoding="utf-8")  # the password is there to leak
     log = tmp_path / "run.jsonl"
     result = runner.invoke(app, ["run", "-c", str(config), "--log-format", "json", "--log-file", str(log), "--quiet"])
     assert result.exit_code == ExitStatus.NOT_MEASURED, result.output
@@ -179,7 +159,7 @@ def test_json_log_has_the_run_story_and_never_a_password(lab_run, tmp_path: Path
     assert len(kinds) < 10, "nothing per URL at the default level"
 
 
-def test_doctor_names_what_is_wrong_and_how_to_fix_it(lab_run, tmp_path: Path) -> None:
+def test_doctor_names_what_is_wrong_and_how_to_fix_it(lab_run: LabRun, tmp_path: Path) -> None:
     config = lab_config(lab_run, tmp_path)
     result = runner.invoke(app, ["doctor", "-c", str(config)])
     assert result.exit_code == ExitStatus.NOT_MEASURED
