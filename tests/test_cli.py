@@ -21,7 +21,7 @@ from tests.labrun import LabRun, lab_config
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS = ["run", "check", "report", "history", "doctor", "lab", "lists", "evidence"]
+COMMANDS = ["run", "check", "report", "rejudge", "history", "doctor", "lab", "lists", "evidence"]
 
 
 def invoke(*args: str) -> Result:
