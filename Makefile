@@ -1,7 +1,7 @@
 # The README's commands, for CI and for us. PY is the project venv's interpreter.
 PY ?= .venv/bin/python
 
-.PHONY: test lint typecheck bench bench-growth
+.PHONY: test lint typecheck bench bench-growth bench-real
 
 test:
 	$(PY) -m pytest
@@ -24,3 +24,9 @@ bench-growth:
 	$(PY) -m bench.run --load-list 100000
 	$(PY) -m bench.run --urls 1000
 	$(PY) -m bench.run --urls 10000
+
+# against real servers (nginx, unbound, nftables on loopback; root for the nftables part): issue 10's lab,
+# the four `limits` variants and the dig + curl baseline (see BENCHMARKS.md)
+bench-real:
+	for limits in default off qps-only dest-only; do $(PY) -m bench.real --limits $$limits; done
+	$(PY) -m bench.real --shell
