@@ -35,10 +35,10 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bench.real_servers import LIMITS, PROVIDERS, LabNet, RealLab, RealPlan, index_of, shutdown_on_signals
 from bench.run import REPO, STEPS, _area, _summary, _walk, _where, machine_info, print_profile
+from bench.sampler import Sampler
 
 SHELL_BASELINE = REPO / "bench" / "shell_baseline.sh"
 
@@ -73,6 +73,10 @@ class Figures:
     load: dict[str, float] = field(default_factory=dict)  # 1-minute load average: start, mean during, end
     machine: dict[str, str] = field(default_factory=dict)
     stderr_tail: str = ""
+    samples: int = 0  # --sample: samples taken, shares of the CPU by area, by step, by innermost frame
+    cpu_by_area: dict[str, float] = field(default_factory=dict)
+    cpu_by_step: dict[str, float] = field(default_factory=dict)
+    cpu_top: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def cpu_s(self) -> float:
@@ -132,7 +136,12 @@ def run_child(cmd: list[str], fig: Figures, stdout: Path, stderr: Path) -> None:
     with stdout.open("wb") as out, stderr.open("wb") as err, LoadWatch() as load:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        try:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # SIGTERM or ^C while it runs: stop it before the lab goes away under it
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
         fig.wall_s = time.perf_counter() - t0
         proc.returncode = fig.exit_code = os.waitstatus_to_exitcode(status)
     fig.load = load.summary()
@@ -159,7 +168,6 @@ def run_in_process(config_path: Path, fig: Figures, args: argparse.Namespace) ->
     from auditor.config import load_config
     from auditor.lists import read_lists
     from auditor.store import open_store
-    from bench.sampler import Sampler
 
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU: the machine is shared
     sampler = Sampler() if args.sample else None
@@ -191,37 +199,61 @@ def run_in_process(config_path: Path, fig: Figures, args: argparse.Namespace) ->
         print_profile(stats, args.profile)
         print_by_file(stats)
     if sampler is not None:
-        print_samples(sampler, fig)
+        keep_samples(sampler, fig)
 
 
 def print_by_file(stats: pstats.Stats) -> None:
     raw = stats.stats  # type: ignore[attr-defined]
     by_file: Counter[str] = Counter()
-    for (filename, _line, _func), (_cc, _nc, tt, _ct, _callers) in raw.items():
-        by_file[_where(filename, 0, "").rsplit(":", 1)[0]] += tt
+    for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in raw.items():
+        # a builtin has no file ("~"): C functions (OpenSSL's do_handshake, socket.send) by name instead
+        by_file[func if filename == "~" else _where(filename, 0, "").rsplit(":", 1)[0]] += tt
     total = sum(by_file.values()) or 1.0
-    print("\ntop 25 files by own time (s):")
+    print("\ntop 25 files (C functions by name) by own time (s):")
     for where, tt in by_file.most_common(25):
         print(f"  {tt:8.2f}  {100 * tt / total:5.1f} %  {where}")
 
 
-def print_samples(sampler: Any, fig: Figures) -> None:
-    from bench.run import STEP_MARKERS
+# --sample: the CPU under each of these functions (and what they call); the lines may overlap (a blocked
+# verdict's confirmation measures again, through the same probes)
+STEP_MARKERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "DNS query (UDP from the source address)": (("probes/dns.py", "query"),),
+    "TCP connect": (("probes/tcp.py", "connect"),),
+    "TLS handshake": (("probes/tls.py", "handshake"), ("probes/tls.py", "fetch_unverified_certificate")),
+    "HTTP GET (request, 64 KiB prefix)": (("probes/http.py", "get"),),
+    "verdict (judge)": (("auditor/verdict.py", "judge"),),
+    "store (record_*, JSON)": (("auditor/store/sqlite.py", "record_measurement"),
+                               ("auditor/store/sqlite.py", "record_control")),
+    "vantage checks (at the start, and every re-check)": (("auditor/health.py", "check_control"),
+                                                          ("auditor/health.py", "check_provider")),
+    "scoring and analysis (end of run)": (("auditor/audit.py", "analyse_run"),),
+    "CSVs (end of run)": (("auditor/audit.py", "write_outputs"),),
+    "blocked verdicts confirmed (control again, re-check)": (("auditor/confirm.py", "confirm_blocked"),),
+}  # fmt: skip
 
+
+def keep_samples(sampler: Sampler, fig: Figures) -> None:
     total = max(1, sampler.samples)
-    per = fig.cpu_ms_per_pair
-    print(f"\nCPU by area ({sampler.samples} samples, one per ms of CPU; the innermost Python frame)")
-    for area, n in sampler.share_own(_area).most_common():
-        print(f"  {area:<36} {100 * n / total:5.1f} %  {per * n / total:6.3f} ms per pair")
-    print("CPU under each step's own coroutine (transport callbacks count only in the areas)")
+    fig.samples = sampler.samples
+    fig.cpu_by_area = {k: n / total for k, n in sampler.share_own(_area).most_common()}
     within = sampler.share_within(STEP_MARKERS)
-    for step in STEP_MARKERS:
-        print(
-            f"  {step:<44} {100 * within[step] / total:5.1f} %  {per * within[step] / total:6.3f} ms per pair"
-        )
+    fig.cpu_by_step = {k: within[k] / total for k in STEP_MARKERS}
+    fig.cpu_top = [(_where(*key), n / total) for key, n in sampler.own.most_common(25)]
+
+
+def print_samples(fig: Figures) -> None:
+    per = fig.cpu_ms_per_pair
+    # a SIGPROF per ms of CPU is asked for; here about one per 4 ms arrives (the kernel's tick): shares hold
+    print(f"\nCPU by area ({fig.samples} samples of the process's CPU; the innermost Python frame)")
+    for area, share in fig.cpu_by_area.items():
+        print(f"  {area:<36} {100 * share:5.1f} %  {per * share:6.3f} ms per pair")
+    print("CPU under each of these functions (what they call included; transport callbacks, such as OpenSSL\n"
+          "processing a handshake's records, run from the event loop and count only in the areas)")  # fmt: skip
+    for step, share in fig.cpu_by_step.items():
+        print(f"  {step:<54} {100 * share:5.1f} %  {per * share:6.3f} ms per pair")
     print("innermost frames with the most samples")
-    for (filename, line, func), n in sampler.own.most_common(25):
-        print(f"  {100 * n / total:5.1f} %  {_where(filename, line, func)}")
+    for where, share in fig.cpu_top:
+        print(f"  {100 * share:5.1f} %  {where}")
 
 
 # --- judging the run against the plan ----------------------------------------------------------------
@@ -364,6 +396,8 @@ def print_figures(fig: Figures) -> None:
     )
     for w in fig.wrong[:10]:
         print(f"    {w}")
+    if fig.samples:
+        print_samples(fig)
     if fig.exit_code not in (0, None) and fig.stderr_tail:
         print(f"\nstderr of the run (tail):\n{fig.stderr_tail}")
 
@@ -377,13 +411,17 @@ def run(args: argparse.Namespace, workdir: Path) -> Figures:
     mode = "dig + curl (bench/shell_baseline.sh)" if args.shell else (
         "in-process audit() under " + ("cProfile" if args.profile else "the sampler") if in_process
         else "`auditor run --quiet`, a child process")  # fmt: skip
+    config = workdir / "real-config.yaml"
+    if args.workers is not None and (in_process or args.shell):
+        raise SystemExit("bench.real: --workers goes with the `auditor run` child only")
+    # before the lab starts: an engine without --workers fails here, not after a minute of set-up
+    command = auditor_command(config, args.workers)
     with shutdown_on_signals(), RealLab(workdir, plan, LabNet(args.net), drop=not args.no_drop) as lab:
         fig = Figures(mode, args.urls, args.concurrency, args.timeout, args.limits, args.workers,
                       drop=f"on: nftables drops {lab.net.source('isp-a')} -> {lab.net.silent}" if lab.dropping
                       else f"SKIPPED: {lab.drop_skipped}", ports=lab.ports, machine=machine_info(),
                       planned=plan.counts(drop=lab.dropping))  # fmt: skip
-        config = lab.write_config(workdir / "real-config.yaml", limits=args.limits,
-                                  concurrency=args.concurrency, timeout=args.timeout)  # fmt: skip
+        lab.write_config(config, limits=args.limits, concurrency=args.concurrency, timeout=args.timeout)
         cpu0 = lab.servers_cpu_seconds()
         if args.shell:
             out = workdir / "shell.out"
@@ -396,9 +434,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Figures:
             if in_process:
                 run_in_process(config, fig, args)
             else:
-                run_child(
-                    auditor_command(config, args.workers), fig, workdir / "run.out", workdir / "run.err"
-                )
+                run_child(command, fig, workdir / "run.out", workdir / "run.err")
             fig.servers_cpu_s = lab.servers_cpu_seconds() - cpu0
             analyse_store(lab, config, fig)
     return fig

@@ -448,8 +448,8 @@ def nft_unavailable() -> str | None:
 
 class SilentDrop:
     """An nftables table of our own that drops every packet from `source` to `destination` at the input
-    hook: on loopback that is a silent drop, as a provider's filter does on the way (an output-hook drop
-    would fail connect() at once with EPERM instead). Deleted on exit, even when the run fails."""
+    hook: a silent drop, as a provider's filter does on the way (no RST, no ICMP: connect() times out).
+    Deleted on exit, even when the run fails."""
 
     def __init__(self, source: str, destination: str) -> None:
         self.source, self.destination = source, destination
