@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.real_servers import LIMITS, PROVIDERS, LabNet, RealLab, RealPlan, index_of, shutdown_on_signals
-from bench.run import REPO, STEPS, _area, _summary, _walk, _where, machine_info, print_profile
+from bench.run import REPO, STEPS, _area, _RawStats, _summary, _walk, _where, machine_info, print_profile
 from bench.sampler import Sampler
 
 SHELL_BASELINE = REPO / "bench" / "shell_baseline.sh"
@@ -203,14 +203,14 @@ def run_in_process(config_path: Path, fig: Figures, args: argparse.Namespace) ->
 
 
 def print_by_file(stats: pstats.Stats) -> None:
-    raw = stats.stats  # type: ignore[attr-defined]
-    by_file: Counter[str] = Counter()
+    raw: _RawStats = vars(stats)["stats"]  # pstats keeps its table untyped
+    by_file: dict[str, float] = defaultdict(float)  # seconds: a Counter counts ints
     for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in raw.items():
         # a builtin has no file ("~"): C functions (OpenSSL's do_handshake, socket.send) by name instead
         by_file[func if filename == "~" else _where(filename, 0, "").rsplit(":", 1)[0]] += tt
     total = sum(by_file.values()) or 1.0
     print("\ntop 25 files (C functions by name) by own time (s):")
-    for where, tt in by_file.most_common(25):
+    for where, tt in sorted(by_file.items(), key=lambda kv: -kv[1])[:25]:
         print(f"  {tt:8.2f}  {100 * tt / total:5.1f} %  {where}")
 
 
