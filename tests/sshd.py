@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.loopback_servers import closed_port
+
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
 SSH = shutil.which("ssh")
 SSH_KEYGEN = shutil.which("ssh-keygen")
@@ -24,12 +26,6 @@ def available() -> str:
     if not (SSHD and SSH and SSH_KEYGEN):
         return "OpenSSH not installed (apt-get install openssh-server openssh-client)"
     return ""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, seconds: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -54,7 +50,7 @@ def sshd(workdir: Path, permit_open: str = "any") -> Iterator[tuple[int, Path]]:
         subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     (workdir / "authorized_keys").write_text(Path(f"{client_key}.pub").read_text())
     os.chmod(workdir / "authorized_keys", 0o600)
-    port = free_port()
+    port = closed_port()  # a loopback port nothing listens on yet: sshd's
     config = workdir / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {workdir / 'sshd.pid'}\n"

@@ -23,6 +23,7 @@ import yaml
 from auditor.errors import ExitStatus
 from auditor.lab.servers import LabResolver, Site, WebServer
 from tests import sshd
+from tests.loopback_servers import closed_port
 
 pytestmark = pytest.mark.skipif(bool(sshd.available()), reason=sshd.available() or "")
 
@@ -89,7 +90,7 @@ def test_killing_the_ssh_tunnel_mid_run_gives_no_blocked_verdict_and_exit_3(
 ) -> None:
     ca_file, servers, ssh_port, key = tunnel_site
     web = servers.web
-    socks_port = sshd.free_port()
+    socks_port = closed_port()
     tunnel = sshd.start_tunnel(ssh_port, key, socks_port)
     lines = [f"https://site{i}.example:{web.https_port}/" if i % 2 else f"http://site{i}.example:{web.http_port}/"
              for i in range(NAMES)]
@@ -151,7 +152,7 @@ def test_a_tunnel_whose_sshd_forbids_the_canary_is_reported_with_permitopen(tmp_
     ca.cert_pem.write_to_path(str(ca_file))
     with Servers(["canary.example", "site.example"], ca) as servers, \
             sshd.sshd(tmp_path / "ssh", permit_open=f"127.0.0.1:{servers.provider_dns.port}") as (ssh_port, key):
-        socks_port = sshd.free_port()
+        socks_port = closed_port()
         tunnel = sshd.start_tunnel(ssh_port, key, socks_port)
         try:
             (tmp_path / "list.txt").write_text(f"http://site.example:{servers.web.http_port}/\n", encoding="utf-8")
